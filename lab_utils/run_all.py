@@ -1,0 +1,187 @@
+"""Run every lab notebook headlessly with papermill.
+
+    python -m lab_utils.run_all [--profile smoke|cpu|full|auto]
+                                [--only NAME ...] [--inplace]
+
+Each ``notebooks/NN_name.py`` (the jupytext source of truth) is executed in
+a fresh kernel with ``$LAB_PROFILE`` set, so the notebook's own ``PROFILE =
+"auto"`` default picks it up and no parameters cell is injected. Outputs go
+to ``build/runs/<profile>/`` or, with ``--inplace``, into the paired
+``notebooks/NN_name.ipynb``. A table of notebook, status and seconds is
+printed; the exit code is 1 if any notebook failed, naming it and its cell.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .profiles import PROFILE_NAMES, resolve_profile
+
+# Cell metadata that papermill and nbclient add on every run; kept out of
+# committed notebooks so a re-run changes only outputs.
+_RUN_METADATA = ("papermill", "execution")
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    status: str
+    seconds: float
+    detail: str = ""
+
+
+def find_notebooks(folder: Path, only: list[str] | None = None
+                   ) -> list[Path]:
+    """The ``NN_name.py`` sources in ``folder``, filtered by ``only``
+    (each a number like ``01`` or part of a name)."""
+    sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+    if not sources:
+        raise FileNotFoundError(f"No notebooks (NN_name.py) in {folder}. "
+                                f"Run from the repository root or pass "
+                                f"--notebooks.")
+    if not only:
+        return sources
+    chosen = [p for p in sources if any(o in p.stem for o in only)]
+    if not chosen:
+        names = ", ".join(p.stem for p in sources)
+        raise ValueError(f"--only {' '.join(only)} matches no notebook. "
+                         f"Available: {names}.")
+    return chosen
+
+
+def _inputs(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def check_in_sync(source: Path) -> None:
+    """Refuse to overwrite a paired .ipynb whose code was edited after the
+    .py: those edits would be lost."""
+    import jupytext
+
+    paired = source.with_suffix(".ipynb")
+    if not paired.exists():
+        return
+    if paired.stat().st_mtime <= source.stat().st_mtime:
+        return
+    if _inputs(jupytext.read(paired)) != _inputs(jupytext.read(source)):
+        raise RuntimeError(
+            f"{paired} has edits that {source.name} does not have. Run "
+            f"`jupytext --sync {source}` first, so the .py (the source of "
+            f"truth) holds them; nothing was overwritten.")
+
+
+def strip_run_metadata(nb):
+    """Drop papermill's per-run metadata from a notebook, in place."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        for key in _RUN_METADATA:
+            cell.metadata.pop(key, None)
+    return nb
+
+
+def run_notebook(source: Path, output: Path, profile: str,
+                 kernel_name: str = "python3") -> RunResult:
+    """Execute one notebook source into ``output``; never raises for a
+    failure inside the notebook, which is reported in the result."""
+    import jupytext
+    import papermill as pm
+
+    nb = jupytext.read(source)
+    # The notebook reads its profile from the environment: its own default
+    # stays "auto" and no injected-parameters cell appears in the output.
+    os.environ["LAB_PROFILE"] = profile
+    os.environ.setdefault("LAB_PROGRESS", "0")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.running.ipynb")
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(nb, str(tmp), kernel_name=kernel_name,
+                            cwd=str(source.parent), progress_bar=False,
+                            log_output=False)
+        status, detail = "ok", ""
+    except pm.PapermillExecutionError as err:
+        status = "FAILED"
+        detail = (f"cell {err.cell_index} (execution count "
+                  f"{err.exec_count}): {err.ename}: {err.evalue}")
+    except Exception as err:  # kernel died, notebook unreadable, ...
+        status, detail = "FAILED", f"{type(err).__name__}: {err}"
+    seconds = time.perf_counter() - start
+    if tmp.exists():
+        done = strip_run_metadata(jupytext.read(tmp))
+        # A failed run never replaces a good committed notebook.
+        target = output if status == "ok" else output.with_name(
+            f"{output.stem}.failed.ipynb")
+        jupytext.write(done, target, fmt="ipynb")
+        tmp.unlink()
+        if status != "ok":
+            detail += f" (executed copy: {target})"
+    return RunResult(source.stem, status, seconds, detail)
+
+
+def format_table(results: list[RunResult]) -> str:
+    """A plain-text table: notebook, status, seconds."""
+    width = max([len("notebook")] + [len(r.notebook) for r in results])
+    lines = [f"{'notebook':<{width}}  status  seconds",
+             f"{'-' * width}  ------  -------"]
+    for r in results:
+        lines.append(f"{r.notebook:<{width}}  {r.status:<6}  "
+                     f"{r.seconds:7.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab_utils.run_all",
+        description="Run the lab notebooks headlessly with papermill.")
+    parser.add_argument("--profile", default="auto",
+                        choices=PROFILE_NAMES + ("auto",),
+                        help="smoke (seconds), cpu (minutes), full (GPU) or "
+                             "auto (full on CUDA, else cpu)")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only notebooks whose name contains NAME "
+                             "(e.g. 01 or data_exploration)")
+    parser.add_argument("--inplace", action="store_true",
+                        help="write outputs into notebooks/*.ipynb")
+    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"),
+                        help="folder of NN_name.py sources")
+    parser.add_argument("--output", type=Path, default=Path("build/runs"),
+                        help="where outputs go without --inplace")
+    args = parser.parse_args(argv)
+
+    try:
+        sources = find_notebooks(args.notebooks, args.only)
+        if args.inplace:
+            for source in sources:
+                check_in_sync(source)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    profile = resolve_profile(args.profile)
+    # Downloads land in ./data of the folder the runner was started from,
+    # not in each notebook's working directory.
+    os.environ.setdefault("LAB_DATA_DIR", str(Path("data").resolve()))
+    print(f"Running {len(sources)} notebook(s), profile {profile}, data "
+          f"{os.environ['LAB_DATA_DIR']}", flush=True)
+
+    results = []
+    for source in sources:
+        output = (source.with_suffix(".ipynb") if args.inplace else
+                  args.output / profile / f"{source.stem}.ipynb")
+        result = run_notebook(source, output, profile)
+        print(f"  {result.notebook}: {result.status} in "
+              f"{result.seconds:.1f} s", flush=True)
+        results.append(result)
+    print()
+    print(format_table(results))
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        print(f"\n{r.notebook} failed at {r.detail}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
