@@ -4,4 +4,7 @@ import os
 
 os.environ.setdefault("LAB_PROFILE", "smoke")
 os.environ.setdefault("LAB_PROGRESS", "0")
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Notebook kernels run inside notebooks/: a relative data folder given on
+# the command line means relative to where pytest was started.
+if os.environ.get("LAB_DATA_DIR"):
+    os.environ["LAB_DATA_DIR"] = os.path.abspath(os.environ["LAB_DATA_DIR"])

@@ -9,6 +9,8 @@ from .data import (
     DatasetNotFoundError,
     LabData,
     TensorLoader,
+    affine_matrix,
+    apply_affine,
     balanced_subset,
     channel_stats,
     color_jitter,

@@ -293,7 +293,7 @@ def _read_idx_pair(images: Path, labels: Path):
 
 def _read_image_folder(folder: Path):
     """Decode an ImageFolder tree (one sub-folder per class) to uint8."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from PIL import Image
 
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     files, labels = [], []
@@ -309,12 +309,13 @@ def _read_image_folder(folder: Path):
     images = []
     for path in files:
         try:
-            images.append(decode_image(read_file(str(path)),
-                                       mode=ImageReadMode.RGB))
-        except RuntimeError as err:
+            with Image.open(path) as img:
+                images.append(np.asarray(img.convert("RGB")))
+        except OSError as err:
             raise ValueError(f"Cannot decode {path} ({err}). The file is "
                              f"corrupt: delete or replace it.") from None
-    return torch.stack(images), torch.tensor(labels), classes
+    X = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return X, torch.tensor(labels), classes
 
 
 def _read_cifar_pickles(folder: Path, split: str):
@@ -488,17 +489,34 @@ def random_affine(X: torch.Tensor, rotation: float = 0.0, shear: float = 0.0,
     """Random rotation (degrees), shear (degrees) and zoom per image, one
     ``grid_sample`` for the whole batch; pixels from outside become 0."""
     n = len(X)
-    angle = _uniform(n, -rotation, rotation, X, generator) * math.pi / 180
-    sh = _uniform(n, -shear, shear, X, generator) * math.pi / 180
+    angle = _uniform(n, -rotation, rotation, X, generator)
+    sh = _uniform(n, -shear, shear, X, generator)
     lo, hi = scale or (1.0, 1.0)
     zoom = _uniform(n, lo, hi, X, generator)
-    cos, sin, tan = angle.cos(), angle.sin(), sh.tan()
-    # Output -> input sampling grid: inverse zoom of rotation @ shear.
-    theta = torch.zeros(n, 2, 3, device=X.device, dtype=X.dtype)
+    return apply_affine(X, affine_matrix(angle, sh, zoom))
+
+
+def affine_matrix(angle: torch.Tensor, shear: torch.Tensor,
+                  zoom: torch.Tensor) -> torch.Tensor:
+    """(n, 2, 3) sampling matrices for ``apply_affine``: rotate images
+    counter-clockwise by ``angle`` degrees, shear by ``shear`` degrees and
+    zoom in by ``zoom`` (all (n,) tensors)."""
+    a = angle * math.pi / 180
+    tan = (shear * math.pi / 180).tan()
+    cos, sin = a.cos(), a.sin()
+    # grid_sample maps output to input coordinates, so this is the inverse
+    # of the image transform: (rotation @ shear) / zoom, with y pointing
+    # down in image coordinates.
+    theta = torch.zeros(len(a), 2, 3, device=a.device, dtype=a.dtype)
     theta[:, 0, 0] = cos / zoom
     theta[:, 0, 1] = (cos * tan - sin) / zoom
     theta[:, 1, 0] = sin / zoom
     theta[:, 1, 1] = (sin * tan + cos) / zoom
+    return theta
+
+
+def apply_affine(X: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample a batch (n, c, h, w) with per-image matrices (n, 2, 3)."""
     grid = F.affine_grid(theta, list(X.shape), align_corners=False)
     return F.grid_sample(X, grid, padding_mode="zeros", align_corners=False)
 

@@ -27,8 +27,12 @@ def set_theme() -> None:
 set_theme()
 
 
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
+                  "cifar10": "CIFAR-10", "lfw": "LFW faces"}
+
+
 def _title(data: LabData) -> str:
-    return data.name.replace("_", "-").upper().replace("FASHION", "Fashion")
+    return DATASET_TITLES.get(data.name, data.name)
 
 
 def show_class_samples(data: LabData, n_per_class: int = 1,
@@ -52,10 +56,11 @@ def show_class_samples(data: LabData, n_per_class: int = 1,
                           cmap="gray", vmin=0, vmax=255)
             if r == 0:
                 ax.set_title(name, fontsize=9)
-    fig.suptitle(f"{_title(data)}: one {data.split} image per class"
+    part = {"train": "training", "val": "validation"}.get(data.split,
+                                                            data.split)
+    fig.suptitle(f"{_title(data)}: one {part} image per class"
                  if n_per_class == 1 else
-                 f"{_title(data)}: {n_per_class} {data.split} images per "
-                 f"class")
+                 f"{_title(data)}: {n_per_class} {part} images per class")
     return fig
 
 
@@ -76,6 +81,7 @@ def plot_class_counts(*parts: LabData) -> plt.Figure:
     sns.barplot(table, x="class", y="images", hue="split", ax=ax)
     ax.set(xlabel="class", ylabel="images (count)",
            title=f"{_title(parts[0])}: images per class")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", rotation=30)
     return fig
 
@@ -97,14 +103,19 @@ def sample_pixels(data: LabData, n_pixels: int, seed: int = 0
 
 def plot_pixel_distribution(data: LabData, n_pixels: int = 100_000,
                             seed: int = 0) -> plt.Figure:
-    """Histogram of pixel intensities per channel, from a random sample."""
+    """Histogram of pixel intensities per channel, from a random sample,
+    on a log scale so the background spike of digit images does not hide
+    the rest."""
     pixels = sample_pixels(data, n_pixels, seed)
     c = data.X.shape[1]
     fig, ax = plt.subplots(figsize=(7, 3))
     sns.histplot(pixels, x="intensity", hue="channel", bins=64,
-                 stat="density", element="step", common_norm=False,
-                 palette=CHANNEL_COLORS.get(c), ax=ax)
-    ax.set(xlabel="pixel intensity (0-255)", ylabel="density",
+                 stat="density", element="step", fill=False,
+                 common_norm=False, linewidth=1.5,
+                 palette=CHANNEL_COLORS.get(c), log_scale=(False, True),
+                 ax=ax)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set(xlabel="pixel intensity (0-255)", ylabel="density (log scale)",
            xlim=(0, 255), title=f"{_title(data)}: pixel intensities "
            f"({len(pixels) // c:,} sampled pixels per channel)")
     return fig
@@ -120,6 +131,7 @@ def plot_split_balance(train: LabData, val: LabData) -> plt.Figure:
                          "share": 100.0 * count / counts.sum()})
     fig, ax = plt.subplots(figsize=(9, 3.2))
     sns.barplot(pd.DataFrame(rows), x="class", y="share", hue="part", ax=ax)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set(xlabel="class", ylabel="share of the part (%)",
            title=f"{_title(train)}: class balance after a stratified split "
            f"({len(train):,} train / {len(val):,} validation)")

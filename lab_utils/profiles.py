@@ -84,7 +84,8 @@ class LabRun:
             f"{_device_name(self.device)} | seed {self.seed}",
             f"python {platform.python_version()} | torch "
             f"{torch.__version__} | torchvision {torchvision.__version__}",
-            f"data: {self.data_dir}",
+            # Relative, so committed outputs name no machine's folders.
+            f"data: {os.path.relpath(self.data_dir)}",
         ]
         if self.device.type == "cpu":
             lines += [

@@ -80,6 +80,8 @@ def strip_run_metadata(nb):
     for cell in nb.cells:
         for key in _RUN_METADATA:
             cell.metadata.pop(key, None)
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
     return nb
 
 
@@ -161,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     profile = resolve_profile(args.profile)
-    # Downloads land in ./data of the folder the runner was started from,
-    # not in each notebook's working directory.
-    os.environ.setdefault("LAB_DATA_DIR", str(Path("data").resolve()))
+    # Kernels run inside the notebooks' folder: make the data folder
+    # absolute, relative to where the runner was started (default ./data).
+    os.environ["LAB_DATA_DIR"] = str(
+        Path(os.environ.get("LAB_DATA_DIR") or "data").resolve())
     print(f"Running {len(sources)} notebook(s), profile {profile}, data "
           f"{os.environ['LAB_DATA_DIR']}", flush=True)
 

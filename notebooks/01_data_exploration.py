@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -125,7 +130,9 @@ print(balance.to_string())
 # ## 4. What the pixels look like
 #
 # A histogram of pixel intensities, per channel, from a random sample of
-# pixels (the sample size depends on the profile; the shapes do not).
+# pixels (the sample size depends on the profile; the shapes do not). The
+# density axis is logarithmic: on a linear one, the black background of the
+# digits would flatten everything else.
 
 # %%
 for n in NAMES:
@@ -133,11 +140,14 @@ for n in NAMES:
         "pixels_per_dataset"], seed=SEED)
 
 # %% [markdown]
-# The digit and clothing images are mostly background: a huge spike at 0
-# (black) and a smaller one near 255 for the strokes. CIFAR-10's photos
-# spread over the whole range, with blue slightly brighter on average (sky
-# and water). Such different inputs are why each dataset gets its own
-# normalisation constants.
+# The digit images are mostly background: a huge spike at 0 (black), a
+# smaller one near 255 for the centres of the strokes, and few values in
+# between (the anti-aliased stroke edges). Fashion-MNIST uses the grey
+# levels in between much more: fabric has texture. CIFAR-10's photos spread
+# over the whole range; red and green peak a little above the middle while
+# blue sits lower (the smallest mean of the three), and every channel piles
+# up at 0 and 255 where the camera saturated. Such different inputs are why
+# each dataset gets its own normalisation constants.
 #
 # ## 5. Normalisation constants
 #
@@ -212,18 +222,19 @@ for n in NAMES:
 # split would differ by several tenths on MNIST's smaller validation
 # classes.
 #
-# ## Augmentation, batched
+# ## 7. Augmentation, batched
 #
 # Later labs augment training images: random crops and flips for CIFAR-10,
 # for instance. `lu.Augment` does it on whole batches of tensors (on the
 # GPU when there is one), so augmentation costs almost nothing. Here are
-# eight CIFAR-10 images, and the same images after a padded random crop and
-# a random horizontal flip:
+# eight random CIFAR-10 images, and the same images after a padded random
+# crop and a random horizontal flip:
 
 # %%
 augment = lu.Augment(crop_padding=4, hflip=True)
-images = train["cifar10"].X[:8].float() / 255
 generator = torch.Generator().manual_seed(SEED)
+pick = torch.randperm(len(train["cifar10"]), generator=generator)[:8]
+images = train["cifar10"].X[pick].float() / 255
 plots.show_image_rows({"original": images,
                        "crop + flip": augment(images, generator)},
                       title="CIFAR-10: batched augmentation")

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real datasets from LAB_DATA_DIR, never noise."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The offline dataset folder ($LAB_DATA_DIR, else ../shared/datasets
+    beside the repository)."""
+    path = Path(os.environ.get("LAB_DATA_DIR") or
+                REPO.parent / "shared" / "datasets")
+    if not (path / "MNIST" / "raw").is_dir():
+        pytest.fail(f"The tests need the real datasets: {path} has no "
+                    f"MNIST/raw. Set LAB_DATA_DIR to the offline dataset "
+                    f"folder (e.g. ../shared/datasets).")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_small(data_dir):
+    """600 real MNIST training images, balanced, plus 300 test images."""
+    from lab_utils import load_dataset
+
+    train = load_dataset("mnist", "train", data_dir=data_dir,
+                         n_samples=600, seed=0, download=False)
+    test = load_dataset("mnist", "test", data_dir=data_dir, n_samples=300,
+                        seed=0, download=False)
+    return train, test

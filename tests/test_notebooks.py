@@ -1,0 +1,58 @@
+"""Hygiene of the committed notebook pairs: in sync, parameters first,
+clean outputs from a named profile."""
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+ABSOLUTE = re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)")
+
+
+def test_there_are_notebooks():
+    assert SOURCES, "no notebooks/NN_name.py found"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired.name} is missing: run jupytext --sync"
+    py = jupytext.read(source)
+    nb = jupytext.read(paired)
+    assert [(c.cell_type, c.source) for c in py.cells] == \
+        [(c.cell_type, c.source) for c in nb.cells], (
+            f"{source.name} and {paired.name} differ: edit the .py, then "
+            f"run `jupytext --sync {source.relative_to(REPO)}`")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_parameters_cell_is_first_and_tagged(source):
+    code = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
+    first = code[0]
+    assert "parameters" in first.metadata.get("tags", [])
+    assert re.search(r'^PROFILE = "auto"', first.source, re.M)
+    assert re.search(r"^SEED = \d+", first.source, re.M)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_outputs_are_clean_and_name_their_profile(source):
+    nb = json.loads(source.with_suffix(".ipynb").read_text())
+    texts = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", (
+                f"{source.stem} has a committed error output")
+            texts.append("".join(out.get("text", "")))
+            texts.append("".join(out.get("data", {}).get("text/plain",
+                                                           "")))
+    printed = "\n".join(texts)
+    assert not ABSOLUTE.search(printed), (
+        f"{source.stem} outputs contain a machine-specific path: "
+        f"{ABSOLUTE.search(printed).group(0)}")
+    assert re.search(r"profile (smoke|cpu|full) \|", printed), (
+        "outputs must come from a named profile (the banner)")
+    assert "finished in" in printed, "the notebook did not run to the end"
+    assert "papermill" not in nb["metadata"]

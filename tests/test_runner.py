@@ -1,0 +1,87 @@
+"""The papermill runner on small real notebooks: table, failures, inplace."""
+import json
+import re
+
+import jupytext
+import pytest
+
+from lab_utils import run_all
+
+OK = """# %% tags=["parameters"]
+PROFILE = "auto"
+
+# %%
+import os
+print("profile from env:", os.environ["LAB_PROFILE"])
+"""
+
+FAILS = """# %% tags=["parameters"]
+PROFILE = "auto"
+
+# %%
+x = 1
+
+# %%
+1 / 0
+"""
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "01_ok.py").write_text(OK)
+    (folder / "02_fails.py").write_text(FAILS)
+    return folder
+
+
+def test_runner_reports_table_and_names_failing_cell(notebooks, tmp_path,
+                                                     capsys):
+    code = run_all.main(["--profile", "smoke", "--notebooks",
+                         str(notebooks), "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert re.search(r"^01_ok +ok +\d+\.\d$", out, re.M)
+    assert re.search(r"^02_fails +FAILED +\d+\.\d$", out, re.M)
+    assert "02_fails failed at cell 2" in err
+    assert "ZeroDivisionError" in err
+    ran = json.loads((tmp_path / "out/smoke/01_ok.ipynb").read_text())
+    printed = "".join(ran["cells"][1]["outputs"][0]["text"])
+    assert "profile from env: smoke" in printed
+    # The failed run is kept beside, for reading, under its own name.
+    assert (tmp_path / "out/smoke/02_fails.failed.ipynb").exists()
+
+
+def test_only_selects_and_unknown_names_are_listed(notebooks, tmp_path,
+                                                   capsys):
+    args = ["--profile", "smoke", "--notebooks", str(notebooks),
+            "--output", str(tmp_path / "out")]
+    assert run_all.main(args + ["--only", "01"]) == 0
+    assert run_all.main(args + ["--only", "lab9"]) == 2
+    assert "Available: 01_ok, 02_fails" in capsys.readouterr().err
+
+
+def test_inplace_writes_clean_pair_and_protects_newer_edits(notebooks):
+    (notebooks / "02_fails.py").unlink()
+    assert run_all.main(["--profile", "smoke", "--notebooks",
+                         str(notebooks), "--inplace"]) == 0
+    paired = notebooks / "01_ok.ipynb"
+    nb = json.loads(paired.read_text())
+    assert nb["cells"][1]["outputs"], "outputs were not written back"
+    assert "papermill" not in nb["metadata"]
+    assert all("papermill" not in c["metadata"] for c in nb["cells"])
+    assert nb["cells"][0]["metadata"]["tags"] == ["parameters"]
+    assert len(nb["cells"]) == 2  # no injected-parameters cell
+    # Inputs match the .py source exactly.
+    source = jupytext.read(notebooks / "01_ok.py")
+    assert [c.source for c in source.cells] == [
+        "".join(c["source"]) for c in nb["cells"]]
+
+    # An edit made in the .ipynb after the .py is never overwritten.
+    edited = jupytext.read(paired)
+    edited.cells[1].source += "\nprint('my edit')"
+    jupytext.write(edited, paired)
+    before = paired.read_text()
+    assert run_all.main(["--profile", "smoke", "--notebooks",
+                         str(notebooks), "--inplace"]) == 2
+    assert paired.read_text() == before
