@@ -41,20 +41,20 @@ DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
 VAL_FRACTION = 0.1   # share of each class held out for validation
 
 # %%
-# Setup: make `lab_utils` importable. In a clone of the repository it is
-# one folder up; anywhere else (Colab) it is installed from GitHub.
+# Setup: make `lab_utils` importable. In a clone of the repository the
+# notebook uses the package one folder up; anywhere else (Colab) it is
+# installed from GitHub, once, and nothing else is installed.
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
-if importlib.util.find_spec("lab_utils") is None:
-    if Path("../lab_utils/__init__.py").is_file():
-        sys.path.insert(0, str(Path("..").resolve()))
-    else:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                        f"git+{REPOSITORY}"], check=True)
+if Path("../lab_utils/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))
+elif importlib.util.find_spec("lab_utils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    f"git+{REPOSITORY}"], check=True)
 
 # %%
 import lab_utils as lu

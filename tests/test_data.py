@@ -234,3 +234,22 @@ def test_augment_is_reproducible_with_a_seed(data_dir):
     a = aug(X, torch.Generator().manual_seed(5))
     b = aug(X, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_corrupt_image_in_a_folder_is_named(data_dir, tmp_path,
+                                            monkeypatch):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    for cls in ("airplane", "cat"):
+        folder = tmp_path / "cifar10" / "test" / cls
+        folder.mkdir(parents=True)
+        for f in sorted((data_dir / "cifar10" / "test" / cls).iterdir())[:3]:
+            shutil.copy(f, folder / f.name)
+    broken = tmp_path / "cifar10" / "test" / "cat" / "9999.jpg"
+    broken.write_bytes(b"\xff\xd8 this is not a jpeg")
+    with pytest.raises(ValueError, match="9999.jpg.*corrupt"):
+        lu.load_dataset("cifar10", "test", data_dir=tmp_path,
+                        download=False)
+    broken.unlink()
+    small = lu.load_dataset("cifar10", "test", data_dir=tmp_path,
+                            download=False)
+    assert small.classes == ["airplane", "cat"] and len(small) == 6
