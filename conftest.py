@@ -8,3 +8,12 @@ os.environ.setdefault("LAB_PROGRESS", "0")
 # the command line means relative to where pytest was started.
 if os.environ.get("LAB_DATA_DIR"):
     os.environ["LAB_DATA_DIR"] = os.path.abspath(os.environ["LAB_DATA_DIR"])
+# Notebook runs under test train from scratch: sweeps never reuse results
+# a previous run (or another profile) left behind.
+if not os.environ.get("LAB_RESULTS_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["LAB_RESULTS_DIR"] = tempfile.mkdtemp(prefix="lab-results-")
+    atexit.register(shutil.rmtree, os.environ["LAB_RESULTS_DIR"], True)

@@ -1,5 +1,6 @@
 """Deep Learning Labs: the shared code behind the course notebooks."""
 from .data import (
+    AUGMENTATIONS,
     CIFAR10_CLASSES,
     DATASETS,
     FASHION_MNIST_CLASSES,
@@ -17,6 +18,7 @@ from .data import (
     default_cache_dir,
     default_data_dir,
     describe,
+    get_augment,
     load_dataset,
     random_affine,
     random_crop,
@@ -26,7 +28,17 @@ from .data import (
     train_val_split,
 )
 from . import plots
-from .models import SmallCNN, count_parameters
+from .manifold import PCA, TSNE, pca, tsne
+from .models import (
+    PRESETS,
+    SmallCNN,
+    ThreeConvConfig,
+    ThreeConvNet,
+    count_parameters,
+    summarize,
+    three_conv_config,
+)
+from .optim import OPTIMIZERS, make_optimizer
 from .profiles import (
     PROFILE_NAMES,
     PROFILES,
@@ -38,8 +50,10 @@ from .profiles import (
 from .train import (
     Callback,
     EarlyStopping,
+    FeatureSnapshots,
     NonFiniteLossError,
     classification_step,
+    confusion_matrix,
     default_device,
     evaluate,
     extract_features,
@@ -48,6 +62,18 @@ from .train import (
     predict,
     save_checkpoint,
     seed_everything,
+)
+
+from .sweep import (
+    aggregate,
+    build_classifier,
+    combine_improvements,
+    compare_to_baseline,
+    format_mean_std,
+    load_classifier,
+    load_histories,
+    run_sweep,
+    train_classifier,
 )
 
 __version__ = "0.1.0"

@@ -454,6 +454,26 @@ class Augment:
         return X
 
 
+# The augmentation ladder of Lab 2, each step adding to the one before.
+AUGMENTATIONS = {
+    "none": None,
+    "crop+flip": Augment(crop_padding=4, hflip=True),
+    "+rotate/affine": Augment(crop_padding=4, hflip=True, rotation=10.0,
+                              shear=10.0, scale=(0.8, 1.2)),
+    "+color jitter": Augment(crop_padding=4, hflip=True, rotation=10.0,
+                             shear=10.0, scale=(0.8, 1.2),
+                             color_jitter=0.2),
+}
+
+
+def get_augment(name: str) -> Augment | None:
+    """The named step of :data:`AUGMENTATIONS`."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"Unknown augmentation {name!r}. Choose one of: "
+                         f"{', '.join(AUGMENTATIONS)}.")
+    return AUGMENTATIONS[name]
+
+
 def _uniform(n, low, high, X, generator):
     u = torch.rand(n, generator=generator, device=X.device, dtype=X.dtype)
     return low + (high - low) * u

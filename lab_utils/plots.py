@@ -179,3 +179,94 @@ def show_image_rows(rows: dict[str, torch.Tensor],
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     fig.suptitle(title)
     return fig
+
+
+def plot_ablation(results: pd.DataFrame, metrics=("val_acc", "test_acc"),
+                  title: str = "Ablations") -> plt.Figure:
+    """Accuracy per config as points with error bars (one standard
+    deviation over seeds), one colour per metric."""
+    long = results.melt(id_vars=["name", "seed"], value_vars=list(metrics),
+                        var_name="metric", value_name="accuracy")
+    long["accuracy"] *= 100
+    long["metric"] = long["metric"].map(
+        {"val_acc": "validation", "test_acc": "test"}).fillna(long["metric"])
+    fig, ax = plt.subplots(figsize=(8, 0.45 * results["name"].nunique()
+                                    + 1.4))
+    sns.pointplot(long, y="name", x="accuracy", hue="metric",
+                  errorbar="sd", dodge=0.4, linestyle="none", capsize=0.2,
+                  markers="o", ax=ax)
+    n_seeds = results["seed"].nunique()
+    ax.set(ylabel="", xlabel=f"accuracy (%), mean ± std over {n_seeds} "
+           f"seed{'s' if n_seeds > 1 else ''}", title=title)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_learning_curves(histories: pd.DataFrame, metric: str = "val_acc",
+                         title: str = "Learning curves") -> plt.Figure:
+    """``metric`` against epochs per config (mean over seeds, band = one
+    standard deviation)."""
+    data = histories.assign(value=histories[metric] * (
+        100 if "acc" in metric else 1))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.lineplot(data, x="epoch", y="value", hue="name", errorbar="sd",
+                 marker="o", hue_order=list(dict.fromkeys(data["name"])),
+                 ax=ax)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    label = {"val_acc": "validation accuracy (%)",
+             "train_acc": "training accuracy (%)",
+             "val_loss": "validation loss", "train_loss": "training loss"}
+    ax.set(xlabel="epoch", ylabel=label.get(metric, metric), title=title)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_grid_heatmap(results: pd.DataFrame, row: str = "lr",
+                      col: str = "batch_size", value: str = "val_acc",
+                      title: str = "Validation accuracy (%)") -> plt.Figure:
+    """A heatmap of ``value`` (mean over seeds) over a 2-D grid."""
+    table = results.pivot_table(index=row, columns=col, values=value,
+                                aggfunc="mean") * 100
+    fig, ax = plt.subplots(figsize=(1.3 * table.shape[1] + 2,
+                                    0.8 * table.shape[0] + 1.2))
+    sns.heatmap(table, annot=True, fmt=".1f", cmap="viridis", ax=ax,
+                cbar_kws={"label": "accuracy (%)"})
+    names = {"lr": "learning rate", "batch_size": "batch size"}
+    ax.set(ylabel=names.get(row, row), xlabel=names.get(col, col),
+           title=title)
+    return fig
+
+
+def plot_confusion_matrix(cm: np.ndarray, classes: list[str],
+                          title: str = "Confusion matrix") -> plt.Figure:
+    """Row-normalised confusion matrix (% of each true class)."""
+    share = 100 * cm / cm.sum(axis=1, keepdims=True).clip(min=1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    sns.heatmap(share, annot=True, fmt=".0f", cmap="Blues", vmin=0,
+                vmax=100, xticklabels=classes, yticklabels=classes,
+                cbar_kws={"label": "% of the true class"}, ax=ax)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    return fig
+
+
+def plot_embeddings(panels: dict[str, tuple], classes: list[str],
+                    title: str = "", method: str = "t-SNE") -> plt.Figure:
+    """Small multiples of 2-D embeddings coloured by class: panels maps a
+    panel title to (Y (n, 2), labels (n,))."""
+    fig, axes = plt.subplots(1, len(panels), squeeze=False,
+                             figsize=(4.2 * len(panels), 4.4))
+    palette = sns.color_palette("tab10", len(classes))
+    for ax, (name, (Y, labels)) in zip(axes[0], panels.items()):
+        Y = np.asarray(Y)
+        labels = np.asarray(labels)
+        for c, cls in enumerate(classes):
+            pts = Y[labels == c]
+            ax.scatter(pts[:, 0], pts[:, 1], s=6, color=palette[c],
+                       label=cls, alpha=0.8, linewidths=0)
+        ax.set(title=name, xticks=[], yticks=[])
+        ax.set_xlabel(f"{method} 1 (no units)")
+        ax.set_ylabel(f"{method} 2 (no units)")
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                       markerscale=3, title="class")
+    fig.suptitle(title)
+    return fig

@@ -29,6 +29,29 @@ PROFILES: dict[str, dict[str, dict]] = {
         "cpu": {"pixels_per_dataset": 500_000, "samples_per_class": 2},
         "full": {"pixels_per_dataset": 2_000_000, "samples_per_class": 4},
     },
+    "02_cifar_cnn_ablations": {
+        # n_train/n_val/n_test: balanced subsets (None = everything);
+        # epochs: per ablation run; grid_*: the lr x batch-size grid (one
+        # seed); final_*: the chosen configuration's run (early stopping);
+        # tsne_points: test images drawn in the latent-space figure.
+        "smoke": {"base": "small", "n_train": 500, "n_val": 200,
+                  "n_test": 400, "epochs": 1, "seeds": [0],
+                  "grid_lrs": [1e-3, 3e-3], "grid_batch_sizes": [64, 128],
+                  "grid_epochs": 1, "final_epochs": 2, "final_patience": 2,
+                  "tsne_points": 150, "tsne_iter": 300},
+        "cpu": {"base": "small", "n_train": 6000, "n_val": 2000,
+                "n_test": 5000, "epochs": 5, "seeds": [0, 1, 2],
+                "grid_lrs": [3e-4, 1e-3, 3e-3],
+                "grid_batch_sizes": [32, 64, 128], "grid_epochs": 5,
+                "final_epochs": 15, "final_patience": 4,
+                "tsne_points": 1000, "tsne_iter": 1000},
+        "full": {"base": "wide", "n_train": None, "n_val": 5000,
+                 "n_test": None, "epochs": 30, "seeds": [0, 1, 2],
+                 "grid_lrs": [1e-4, 3e-4, 1e-3],
+                 "grid_batch_sizes": [64, 128, 256], "grid_epochs": 20,
+                 "final_epochs": 100, "final_patience": 10,
+                 "tsne_points": 2000, "tsne_iter": 1000},
+    },
 }
 
 
@@ -65,7 +88,8 @@ class LabRun:
     """What a notebook needs to know about this run, printed at the top.
 
     lab, profile (concrete), settings (this lab's row of PROFILES), device,
-    seed, data_dir, and the start time for ``finish``.
+    seed, data_dir, results_dir (this lab's and profile's own folder for
+    sweeps and checkpoints), and the start time for ``finish``.
     """
 
     lab: str
@@ -74,6 +98,7 @@ class LabRun:
     device: torch.device
     seed: int
     data_dir: Path
+    results_dir: Path
     started: float = field(default_factory=time.perf_counter)
 
     def banner(self) -> str:
@@ -85,7 +110,8 @@ class LabRun:
             f"python {platform.python_version()} | torch "
             f"{torch.__version__} | torchvision {torchvision.__version__}",
             # Relative, so committed outputs name no machine's folders.
-            f"data: {os.path.relpath(self.data_dir)}",
+            f"data: {os.path.relpath(self.data_dir)} | results: "
+            f"{os.path.relpath(self.results_dir)}",
         ]
         if self.device.type == "cpu":
             lines += [
@@ -114,13 +140,22 @@ def _device_name(device: torch.device) -> str:
 
 
 def start_lab(lab: str, profile: str = "auto", seed: int = 0,
-              data_dir: str | Path | None = None, device=None) -> LabRun:
-    """Resolve profile, device and data folder, seed everything, and return
-    the run's record; print ``run.banner()`` in the notebook."""
+              data_dir: str | Path | None = None,
+              results_dir: str | Path | None = None,
+              device=None) -> LabRun:
+    """Resolve profile, device, data and results folders, seed everything,
+    and return the run's record; print ``run.banner()`` in the notebook.
+
+    results_dir: None = ``$LAB_RESULTS_DIR``, else ``./results``; the run
+    writes into ``<results_dir>/<lab>/<profile>/``.
+    """
     device = torch.device(device) if device else default_device()
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
     data_dir = Path(data_dir).expanduser() if data_dir else \
         default_data_dir()
+    results = Path(results_dir or os.environ.get("LAB_RESULTS_DIR")
+                   or "results").expanduser()
     seed_everything(seed)
-    return LabRun(lab, name, settings, device, seed, data_dir.resolve())
+    return LabRun(lab, name, settings, device, seed, data_dir.resolve(),
+                  (results / lab / name).resolve())

@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = resolve_profile(args.profile)
     # Kernels run inside the notebooks' folder: make the data folder
     # absolute, relative to where the runner was started (default ./data).
-    os.environ["LAB_DATA_DIR"] = str(
-        Path(os.environ.get("LAB_DATA_DIR") or "data").resolve())
+    for var, default in (("LAB_DATA_DIR", "data"),
+                         ("LAB_RESULTS_DIR", "results")):
+        os.environ[var] = str(Path(os.environ.get(var) or default).resolve())
     print(f"Running {len(sources)} notebook(s), profile {profile}, data "
           f"{os.environ['LAB_DATA_DIR']}", flush=True)
 

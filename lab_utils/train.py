@@ -142,6 +142,14 @@ def extract_features(model: nn.Module, loader, layer: str, device=None):
     return torch.cat([c.flatten(1) for c in captured]), y
 
 
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor,
+                     n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) counts: row = true class, column = predicted."""
+    index = y_true.long() * n_classes + y_pred.long()
+    counts = torch.bincount(index.cpu(), minlength=n_classes * n_classes)
+    return counts.view(n_classes, n_classes).numpy()
+
+
 def _model_device(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -232,6 +240,38 @@ class EarlyStopping(Callback):
         self.best_weights = state["best_weights"]
 
 
+class FeatureSnapshots(Callback):
+    """Record ``extract_features(model, loader, layer)`` before training,
+    after each epoch in ``epochs``, and after training (once any earlier
+    callback, such as early stopping, has restored the best weights).
+
+    snapshots: label ("before training", "epoch 3", "after training") ->
+    (features (n, d), labels (n,)), in that order.
+    """
+
+    def __init__(self, loader, layer: str, epochs: tuple[int, ...] = ()):
+        self.loader, self.layer = loader, layer
+        self.epochs = set(epochs)
+        self.snapshots: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _take(self, model, label):
+        self.snapshots[label] = extract_features(model, self.loader,
+                                                 self.layer)
+
+    def on_train_begin(self, state: dict) -> None:
+        if not state["history"]:
+            self._take(state["model"], "before training")
+
+    def on_epoch_end(self, state: dict) -> bool:
+        epoch = state["history"][-1]["epoch"]
+        if epoch in self.epochs:
+            self._take(state["model"], f"epoch {epoch}")
+        return False
+
+    def on_train_end(self, state: dict) -> None:
+        self._take(state["model"], "after training")
+
+
 def save_checkpoint(path: str | Path, **state) -> Path:
     """Write ``state`` with ``torch.save`` atomically: a crash mid-write
     leaves the previous checkpoint intact."""
@@ -266,8 +306,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int,
         step: Step = classification_step, scheduler=None,
         callbacks: list[Callback] = (), device=None,
         amp: bool | None = None, checkpoint: str | Path | None = None,
-        resume: bool = False, progress: bool | None = None
-        ) -> pd.DataFrame:
+        resume: bool = False, progress: bool | None = None,
+        channels_last: bool | None = None) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return one history row per epoch.
 
     step(model, batch) -> dict of scalar tensors with at least ``loss``;
@@ -279,13 +319,19 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int,
     resume=True continues from it, so an interrupted run finishes as if it
     never stopped. An existing checkpoint is never overwritten unless
     resume=True. amp: mixed precision, default on for CUDA.
+    channels_last: NHWC memory layout for convolutions, default on for
+    CUDA, where tensor cores want it.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got "
                          f"{epochs!r}.")
     device = torch.device(device) if device else default_device()
     amp = device.type == "cuda" if amp is None else amp
-    model.to(device)
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    memory_format = (torch.channels_last if channels_last
+                     else torch.contiguous_format)
+    model.to(device, memory_format=memory_format)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     # fp16 needs loss scaling; bf16 (and fp32) do not.
@@ -322,6 +368,9 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int,
         sums, n = {}, 0
         for b, batch in enumerate(train_loader, start=1):
             batch = _to_device(batch, device)
+            if channels_last and batch[0].dim() == 4:
+                batch = (batch[0].contiguous(memory_format=memory_format),
+                         *batch[1:])
             with _autocast(device, amp):
                 out = step(model, batch)
             loss = out["loss"]

@@ -79,8 +79,7 @@ train = {n: lu.load_dataset(n, "train", data_dir=run.data_dir)
          for n in NAMES}
 test = {n: lu.load_dataset(n, "test", data_dir=run.data_dir) for n in NAMES}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 summary = lu.describe(*[part[n] for n in NAMES for part in (train, test)])
 print(summary.to_string(index=False))
 
@@ -112,8 +111,7 @@ for n in NAMES:
 for n in NAMES:
     plots.plot_class_counts(train[n], test[n])
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 counts = plots.class_count_table(*[part[n] for n in NAMES
                                    for part in (train, test)])
 balance = (counts.groupby(["dataset", "split"])["images"]
@@ -158,8 +156,7 @@ for n in NAMES:
 # computed below are the ones stored in `lu.NORMALIZATION`, which every
 # later lab imports; the table shows they agree.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 import pandas as pd
 import torch
 
@@ -207,8 +204,7 @@ splits = {n: lu.train_val_split(train[n], VAL_FRACTION, seed=SEED)
 for n in NAMES:
     plots.plot_split_balance(*splits[n])
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for n in NAMES:
     tr, va = splits[n]
     share = (100 * tr.class_counts() / len(tr)

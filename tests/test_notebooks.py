@@ -56,3 +56,12 @@ def test_committed_outputs_are_clean_and_name_their_profile(source):
         "outputs must come from a named profile (the banner)")
     assert "finished in" in printed, "the notebook did not run to the end"
     assert "papermill" not in nb["metadata"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_some_outputs_are_regression_checked(source):
+    cells = jupytext.read(source).cells
+    checked = [c for c in cells
+               if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked, (f"{source.name}: tag the cells whose output does not "
+                     f"depend on the profile with nbval-check-output")
