@@ -1,6 +1,7 @@
 """Training throughput: our tensor pipeline vs a DataLoader + PIL one.
 
-    python benchmarks/train_throughput.py [--n-images N] [--batch-size B]
+    LAB_DATA_DIR=../shared/datasets python benchmarks/train_throughput.py \
+        [--n-images N] [--batch-size B]
 
 For the "small" and "wide" ThreeConvNet presets, times one training epoch
 over the same CIFAR-10 images with
@@ -91,7 +92,10 @@ def main() -> None:
     device = lu.default_device()
     amp = device.type == "cuda"
     n = args.n_images or (50_000 if device.type == "cuda" else 4096)
-    data = lu.load_dataset("cifar10", "train", n_samples=n, seed=0)
+    try:
+        data = lu.load_dataset("cifar10", "train", n_samples=n, seed=0)
+    except lu.DatasetNotFoundError as err:
+        raise SystemExit(f"error: {err}") from None
     mean, std = lu.NORMALIZATION["cifar10"]
     pil_transform = transforms.Compose([
         transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
