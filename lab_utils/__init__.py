@@ -38,7 +38,21 @@ from .models import (
     summarize,
     three_conv_config,
 )
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    HandWrittenOptimizer,
+    adam_step,
+    best_trajectory,
+    compare_to_torch,
+    make_optimizer,
+    make_scheduler,
+    momentum_step,
+    rmsprop_step,
+    rosenbrock,
+    sgd_step,
+    trajectory,
+)
 from .profiles import (
     PROFILE_NAMES,
     PROFILES,
@@ -73,6 +87,7 @@ from .sweep import (
     load_classifier,
     load_histories,
     run_sweep,
+    time_to_target,
     train_classifier,
 )
 

@@ -203,21 +203,92 @@ def plot_ablation(results: pd.DataFrame, metrics=("val_acc", "test_acc"),
 
 
 def plot_learning_curves(histories: pd.DataFrame, metric: str = "val_acc",
-                         title: str = "Learning curves") -> plt.Figure:
-    """``metric`` against epochs per config (mean over seeds, band = one
-    standard deviation)."""
+                         title: str = "Learning curves", x: str = "epoch",
+                         ax: plt.Axes | None = None) -> plt.Figure:
+    """``metric`` per config against epochs (mean over seeds, band = one
+    standard deviation) or, with x="seconds", against training time (one
+    line per seed, since seeds take different times)."""
     data = histories.assign(value=histories[metric] * (
         100 if "acc" in metric else 1))
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    sns.lineplot(data, x="epoch", y="value", hue="name", errorbar="sd",
-                 marker="o", hue_order=list(dict.fromkeys(data["name"])),
-                 ax=ax)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    order = list(dict.fromkeys(data["name"]))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig = ax.figure
+    if x == "seconds":
+        data = data.sort_values(["name", "seed", "epoch"])
+        data["elapsed"] = data.groupby(["name", "seed"])["seconds"].cumsum()
+        sns.lineplot(data, x="elapsed", y="value", hue="name", units="seed",
+                     estimator=None, hue_order=order, ax=ax, alpha=0.8)
+        ax.set_xlabel("training time (s)")
+    else:
+        sns.lineplot(data, x="epoch", y="value", hue="name", errorbar="sd",
+                     marker="o", hue_order=order, ax=ax)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("epoch")
     label = {"val_acc": "validation accuracy (%)",
              "train_acc": "training accuracy (%)",
              "val_loss": "validation loss", "train_loss": "training loss"}
-    ax.set(xlabel="epoch", ylabel=label.get(metric, metric), title=title)
+    ax.set(ylabel=label.get(metric, metric), title=title)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_lr_sweep(results: pd.DataFrame, group: str = "optimizer",
+                  metric: str = "val_acc") -> plt.Figure:
+    """``metric`` against the learning rate (log scale), one line per
+    ``group``; runs that diverged are marked with a cross at chance."""
+    data = results.assign(value=results[metric] * 100)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.lineplot(data, x="lr", y="value", hue=group, marker="o",
+                 errorbar="sd", ax=ax)
+    if "diverged" in data and data["diverged"].any():
+        bad = data[data["diverged"].astype(bool)]
+        ax.scatter(bad["lr"], bad["value"], marker="x", color="black",
+                   s=60, zorder=3, label="diverged")
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate (log scale)",
+           ylabel="validation accuracy (%)",
+           title="Learning-rate sweep: each optimizer's own good rate")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_trajectories(fn, paths: dict[str, np.ndarray],
+                      extent=(-2.0, 2.0, -1.0, 3.0), minimum=(1.0, 1.0),
+                      title: str = "", n_cols: int = 3) -> plt.Figure:
+    """Small multiples: each optimizer's path over the contour plot of a
+    2-D function ``fn(xy (..., 2) tensor) -> (...)``; paths maps a name to
+    positions (steps, 2)."""
+    x0, x1, y0, y1 = extent
+    xs = torch.linspace(x0, x1, 300, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, 300, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+    levels = np.log10(fn(grid).numpy() + 1e-3)
+    n_rows = -(-len(paths) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, sharex=True,
+                             sharey=True, figsize=(4.6 * n_cols,
+                                                   3.5 * n_rows))
+    palette = sns.color_palette("deep", len(paths))
+    for ax, color, (name, path) in zip(axes.flat, palette, paths.items()):
+        ax.contour(xs, ys, levels, levels=20, cmap="Greys", linewidths=0.6)
+        ax.plot(path[:, 0], path[:, 1], color=color, lw=1.6, marker=".",
+                markersize=2)
+        ax.scatter(*path[0], marker="s", color="black", s=30, zorder=4)
+        ax.scatter(*minimum, marker="*", color="gold", edgecolor="black",
+                   s=180, zorder=4)
+        distance = float(np.hypot(*(path[-1] - np.asarray(minimum))))
+        ax.set(xlim=(x0, x1), ylim=(y0, y1))
+        ax.set_title(f"{name}\n{len(path) - 1} steps, ends {distance:.2g}"
+                     f" from the minimum", fontsize=10)
+        ax.grid(False)
+    for ax in axes.flat[len(paths):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("y")
+    for ax in axes[-1]:
+        ax.set_xlabel("x")
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

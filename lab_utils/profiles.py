@@ -52,6 +52,21 @@ PROFILES: dict[str, dict[str, dict]] = {
                  "final_epochs": 100, "final_patience": 10,
                  "tsne_points": 2000, "tsne_iter": 1000},
     },
+    "03_optimizers": {
+        # lr_points: central points of each optimizer's lr grid to try;
+        # sweep_epochs: per lr-sweep run (one seed); epochs: per final run;
+        # target: validation accuracy for "epochs/seconds to target";
+        # path_steps: steps on the 2-D test function.
+        "smoke": {"n_train": 400, "n_val": 200, "n_test": 400,
+                  "lr_points": 2, "sweep_epochs": 1, "epochs": 2,
+                  "seeds": [0], "target": 0.15, "path_steps": 300},
+        "cpu": {"n_train": 4000, "n_val": 1000, "n_test": 5000,
+                "lr_points": 4, "sweep_epochs": 3, "epochs": 6,
+                "seeds": [0, 1, 2], "target": 0.40, "path_steps": 1000},
+        "full": {"n_train": None, "n_val": 5000, "n_test": None,
+                 "lr_points": 5, "sweep_epochs": 10, "epochs": 40,
+                 "seeds": [0, 1, 2], "target": 0.75, "path_steps": 3000},
+    },
 }
 
 

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from .data import LabData, TensorLoader, get_augment
 from .models import ThreeConvNet, count_parameters, three_conv_config
-from .optim import make_optimizer
-from .train import (EarlyStopping, _progress_enabled, default_device,
-                    evaluate, fit, load_checkpoint, save_checkpoint,
-                    seed_everything)
+from .optim import make_optimizer, make_scheduler
+from .train import (EarlyStopping, NonFiniteLossError, _progress_enabled,
+                    default_device, evaluate, fit, load_checkpoint,
+                    save_checkpoint, seed_everything)
 
 TrainFn = Callable[[dict, int], tuple[pd.DataFrame, dict]]
 
@@ -121,13 +121,15 @@ def aggregate(results: pd.DataFrame, metrics=("val_acc", "test_acc",
 
 def format_mean_std(table: pd.DataFrame, metrics, scale=100.0,
                     digits=1) -> pd.DataFrame:
-    """``aggregate``'s table as "mean ± std" strings (accuracies in %)."""
+    """``aggregate``'s table as "mean ± std" strings (accuracies in %;
+    "-" where no seed has a value, e.g. a target never reached)."""
     out = pd.DataFrame(index=table.index)
     for m in metrics:
         s = scale if "acc" in m else 1.0
         mean = table[f"{m}_mean"] * s
         std = table[f"{m}_std"].fillna(0.0) * s
-        out[m] = [f"{a:.{digits}f} ± {b:.{digits}f}" if n > 1 else
+        out[m] = ["-" if math.isnan(a) else
+                  f"{a:.{digits}f} ± {b:.{digits}f}" if n > 1 else
                   f"{a:.{digits}f}" for a, b, n in zip(mean, std,
                                                        table["seeds"])]
     out["seeds"] = table["seeds"]
@@ -147,8 +149,11 @@ def train_classifier(config: dict, seed: int, train: LabData, val: LabData,
 
     config keys: preset and any ThreeConvNet option (widths, fc,
     batch_norm, dropout, dense, bias); augment (a name in AUGMENTATIONS);
-    optimizer, lr, weight_decay, batch_size, epochs; patience (early
-    stopping on validation accuracy, restoring the best weights; 0 = off).
+    optimizer, lr, weight_decay, schedule (constant, cosine, one-cycle),
+    batch_size, epochs; patience (early stopping on validation accuracy,
+    restoring the best weights; 0 = off). A run whose loss becomes NaN or
+    infinite (a learning rate too large) ends there and is reported with
+    ``diverged`` True and chance-level accuracy, so a sweep goes on.
     Returns the history and metrics of the final weights (the best epoch's
     with early stopping): val_acc, test_acc, test_loss, epochs run,
     seconds, parameters. save_to: write the final model, its optimizer
@@ -168,10 +173,20 @@ def train_classifier(config: dict, seed: int, train: LabData, val: LabData,
     # the caller's callbacks see the end of training.
     callbacks = ([EarlyStopping("val_acc", config["patience"])]
                  if config.get("patience", 0) else []) + list(callbacks)
+    epochs = config.get("epochs", 10)
+    scheduler = make_scheduler(config.get("schedule", "constant"),
+                               optimizer, epochs)
     start = time.perf_counter()
-    history = fit(model, loader, val_loader, epochs=config.get("epochs", 10),
-                  optimizer=optimizer, callbacks=callbacks, device=device,
-                  progress=progress)
+    try:
+        history = fit(model, loader, val_loader, epochs=epochs,
+                      optimizer=optimizer, scheduler=scheduler,
+                      callbacks=callbacks, device=device, progress=progress)
+    except NonFiniteLossError:
+        chance = 1.0 / len(train.classes)
+        return pd.DataFrame({"epoch": []}), {
+            "val_acc": chance, "test_acc": chance, "test_loss": math.nan,
+            "epochs_run": 0, "seconds": time.perf_counter() - start,
+            "parameters": count_parameters(model), "diverged": True}
     seconds = time.perf_counter() - start
     test_metrics = evaluate(model, TensorLoader(test, 512, device=device))
     val_acc = (history["val_acc"].max() if config.get("patience", 0)
@@ -180,7 +195,7 @@ def train_classifier(config: dict, seed: int, train: LabData, val: LabData,
         "val_acc": float(val_acc),
         "test_acc": test_metrics["acc"], "test_loss": test_metrics["loss"],
         "epochs_run": int(len(history)), "seconds": seconds,
-        "parameters": count_parameters(model),
+        "parameters": count_parameters(model), "diverged": False,
     }
     if save_to is not None:
         save_checkpoint(save_to, model=model.state_dict(),
@@ -259,3 +274,19 @@ def combine_improvements(configs: dict[str, dict], verdicts: pd.DataFrame,
         chosen.update({k: v for k, v in configs[name].items()
                        if configs[baseline].get(k) != v})
     return chosen
+
+
+def time_to_target(histories: pd.DataFrame, target: float,
+                   metric: str = "val_acc") -> pd.DataFrame:
+    """Per run (name, seed): the first epoch at which ``metric`` reached
+    ``target`` and the training seconds spent until then (NaN if never)."""
+    rows = []
+    for (name, seed), h in histories.groupby(["name", "seed"], sort=False):
+        h = h.sort_values("epoch")
+        reached = h[h[metric] >= target]
+        first = reached["epoch"].iloc[0] if len(reached) else math.nan
+        seconds = (h.loc[h["epoch"] <= first, "seconds"].sum()
+                   if len(reached) else math.nan)
+        rows.append({"name": name, "seed": seed, "epochs_to_target": first,
+                     "seconds_to_target": seconds})
+    return pd.DataFrame(rows)
