@@ -19,6 +19,7 @@ from .data import (
     default_data_dir,
     describe,
     get_augment,
+    keep_classes,
     load_dataset,
     random_affine,
     random_crop,
@@ -28,9 +29,24 @@ from .data import (
     train_val_split,
 )
 from . import plots
+from .heads import (
+    HEADS,
+    ArcMarginHead,
+    CosFaceHead,
+    SoftmaxHead,
+    class_centre_angles,
+    make_head,
+    margin_step,
+    roc_curve,
+    train_margin_classifier,
+    verification_pairs,
+)
 from .manifold import PCA, TSNE, pca, tsne
 from .models import (
     PRESETS,
+    EmbeddingNet,
+    FashionNet,
+    MarginClassifier,
     SmallCNN,
     ThreeConvConfig,
     ThreeConvNet,

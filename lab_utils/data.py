@@ -381,6 +381,23 @@ def _quotas(available: list[int], n: int) -> list[int]:
     return quota
 
 
+def keep_classes(data: LabData, classes: list[str]) -> LabData:
+    """Only the images of ``classes`` (names), relabelled 0..k-1 in the
+    order given: for training on some classes and holding out the rest."""
+    missing = [c for c in classes if c not in data.classes]
+    if missing:
+        raise ValueError(f"{data.name} has no class(es) {missing}. Classes:"
+                         f" {', '.join(data.classes)}.")
+    old = torch.tensor([data.classes.index(c) for c in classes])
+    index = torch.nonzero(torch.isin(data.y, old)).flatten()
+    out = data.take(index)
+    relabel = torch.full((len(data.classes),), -1, dtype=torch.long)
+    relabel[old] = torch.arange(len(classes))
+    out.y = relabel[out.y]
+    out.classes = list(classes)
+    return out
+
+
 def train_val_split(data: LabData, val_fraction: float = 0.1,
                     seed: int = 0) -> tuple[LabData, LabData]:
     """Stratified, seeded split: each class keeps its share in both parts."""

@@ -176,3 +176,98 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]
             h.remove()
         model.train(was_training)
     return pd.DataFrame(rows)
+
+
+def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class EmbeddingNet(nn.Module):
+    """An MNIST backbone that maps a (n, 1, 28, 28) batch to embeddings.
+
+    preset "five_conv": the 3-D report's net, convs 1->64 (stride 2),
+    64->256 (s2), 256->256, 256->64, 64->16 (s2), all 3x3 with batch norm,
+    then linear 256 -> embedding_dim. preset "two_conv": the 128-D report's
+    net, convs 1->32 and 32->64 (3x3, batch norm, 2x2 max-pool each), then
+    linear 3136 -> embedding_dim. width: multiplies every conv's channels
+    (1.0 = the report; smaller for a quick CPU run).
+    """
+
+    PRESETS = ("five_conv", "two_conv")
+
+    def __init__(self, preset: str = "five_conv", embedding_dim: int = 3,
+                 width: float = 1.0):
+        super().__init__()
+        if preset not in self.PRESETS:
+            raise ValueError(f"Unknown preset {preset!r}. Choose one of: "
+                             f"{', '.join(self.PRESETS)}.")
+
+        def w(c):
+            return max(1, round(c * width))
+
+        if preset == "five_conv":
+            self.features = nn.Sequential(
+                _conv_bn(1, w(64), 2), _conv_bn(w(64), w(256), 2),
+                _conv_bn(w(256), w(256)), _conv_bn(w(256), w(64)),
+                _conv_bn(w(64), 16, 2), nn.Flatten())
+            flat = 16 * 4 * 4  # 28 -> 14 -> 7 -> 4
+        else:
+            self.features = nn.Sequential(
+                _conv_bn(1, w(32)), nn.MaxPool2d(2),
+                _conv_bn(w(32), w(64)), nn.MaxPool2d(2), nn.Flatten())
+            flat = w(64) * 7 * 7
+        self.embedding = nn.Linear(flat, embedding_dim)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (n, 1, 28, 28) -> embeddings (n, embedding_dim)."""
+        return self.embedding(self.features(X))
+
+
+class MarginClassifier(nn.Module):
+    """A backbone producing embeddings and a head turning them into logits
+    (see ``lab_utils.heads``). ``model(X)`` gives inference logits (no
+    margin); ``model(X, y)`` the training logits with the margin."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, X: torch.Tensor,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.backbone(X), labels)
+
+    def embed(self, X: torch.Tensor) -> torch.Tensor:
+        return self.backbone(X)
+
+
+class FashionNet(nn.Module):
+    """The Fashion-MNIST report's CNN: four blocks of 3x3 conv (pad 1),
+    ReLU, batch norm and 2x2 max-pool (1->16->32->64->128 channels), then
+    FC 512->256->128->10 with batch norm. It was designed for 32x32 input;
+    28x28 images are zero-padded to 32x32 (their background is black), so
+    both sizes work without resizing.
+    """
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        blocks, c_in = [], 1
+        for c_out in (16, 32, 64, 128):
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
+                       nn.BatchNorm2d(c_out), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*blocks, nn.Flatten())
+        self.hidden = nn.Sequential(
+            nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(),
+            nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU())
+        self.classifier = nn.Linear(128, n_classes)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (n, 1, 28 or 32, same) -> logits (n, n_classes)."""
+        size = X.shape[-1]
+        if size == 28:
+            X = nn.functional.pad(X, (2, 2, 2, 2))
+        elif size != 32:
+            raise ValueError(f"FashionNet takes 28x28 or 32x32 images, got "
+                             f"{size}x{size}.")
+        return self.classifier(self.hidden(self.features(X)))

@@ -321,9 +321,10 @@ def plot_confusion_matrix(cm: np.ndarray, classes: list[str],
 
 
 def plot_embeddings(panels: dict[str, tuple], classes: list[str],
-                    title: str = "", method: str = "t-SNE") -> plt.Figure:
+                    title: str = "", axis: str = "t-SNE") -> plt.Figure:
     """Small multiples of 2-D embeddings coloured by class: panels maps a
-    panel title to (Y (n, 2), labels (n,))."""
+    panel title to (Y (n, 2), labels (n,)); axis names the coordinates
+    (t-SNE's have no units)."""
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
                              figsize=(4.2 * len(panels), 4.4))
     palette = sns.color_palette("tab10", len(classes))
@@ -335,9 +336,187 @@ def plot_embeddings(panels: dict[str, tuple], classes: list[str],
             ax.scatter(pts[:, 0], pts[:, 1], s=6, color=palette[c],
                        label=cls, alpha=0.8, linewidths=0)
         ax.set(title=name, xticks=[], yticks=[])
-        ax.set_xlabel(f"{method} 1 (no units)")
-        ax.set_ylabel(f"{method} 2 (no units)")
+        ax.set_xlabel(f"{axis} 1")
+        ax.set_ylabel(f"{axis} 2")
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0),
                        markerscale=3, title="class")
     fig.suptitle(title)
+    return fig
+
+
+def _unit(E) -> np.ndarray:
+    E = np.asarray(E, dtype=np.float64)
+    return E / np.linalg.norm(E, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def plot_sphere_embeddings(panels: dict[str, tuple], classes: list[str],
+                           title: str = "", n_cols: int = 4) -> plt.Figure:
+    """Small multiples of L2-normalised 3-D embeddings on the unit sphere,
+    coloured by class: panels maps a title to (E (n, 3), labels (n,))."""
+    n_rows = -(-len(panels) // n_cols)
+    fig = plt.figure(figsize=(3.6 * min(n_cols, len(panels)),
+                              3.6 * n_rows + 0.6))
+    palette = sns.color_palette("tab10", len(classes))
+    u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+    sphere = (np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v))
+    for k, (name, (E, labels)) in enumerate(panels.items()):
+        ax = fig.add_subplot(n_rows, min(n_cols, len(panels)), k + 1,
+                             projection="3d")
+        ax.plot_wireframe(*sphere, color="0.85", linewidth=0.4)
+        P, labels = _unit(E), np.asarray(labels)
+        for c, cls in enumerate(classes):
+            pts = P[labels == c]
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=3,
+                       color=palette[c], label=cls, depthshade=False)
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[],
+               yticks=[], zticks=[], title=name)
+        ax.set_box_aspect((1, 1, 1))
+    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[c],
+                          label=cls) for c, cls in enumerate(classes)]
+    fig.legend(handles=handles, loc="lower center", ncol=len(classes),
+               title="class", frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def save_sphere_animation(panels: dict[str, tuple], classes: list[str],
+                          path, fps: int = 2) -> None:
+    """The sphere panels as frames of a GIF at ``path`` (one per panel)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig = plt.figure(figsize=(5, 5))
+    ax = fig.add_subplot(projection="3d")
+    palette = sns.color_palette("tab10", len(classes))
+    frames = list(panels.items())
+
+    def draw(k):
+        ax.clear()
+        name, (E, labels) = frames[k]
+        P, labels = _unit(E), np.asarray(labels)
+        for c in range(len(classes)):
+            pts = P[labels == c]
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=3,
+                       color=palette[c], depthshade=False)
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[],
+               yticks=[], zticks=[], title=name)
+        ax.view_init(elev=20, azim=30 + 10 * k)
+
+    FuncAnimation(fig, draw, frames=len(frames)).save(
+        str(path), writer=PillowWriter(fps=fps))
+    plt.close(fig)
+
+
+def plot_circle_embeddings(panels: dict[str, tuple], classes: list[str],
+                           title: str = "") -> plt.Figure:
+    """2-D embeddings projected on the unit circle, one panel per head:
+    panels maps a title to (E (n, 2), labels (n,), class weights (k, 2) or
+    None). Class weight directions are drawn as arrows."""
+    fig, axes = plt.subplots(1, len(panels), squeeze=False,
+                             figsize=(4.2 * len(panels), 4.6))
+    palette = sns.color_palette("tab10", len(classes))
+    t = np.linspace(0, 2 * np.pi, 200)
+    for ax, (name, (E, labels, W)) in zip(axes[0], panels.items()):
+        P, labels = _unit(E), np.asarray(labels)
+        ax.plot(np.cos(t), np.sin(t), color="0.8", lw=1)
+        # Jitter the radius a little so overlapping points stay visible.
+        r = 1 + 0.04 * np.random.default_rng(0).standard_normal(len(P))
+        for c, cls in enumerate(classes):
+            pts = P[labels == c] * r[labels == c, None]
+            ax.scatter(pts[:, 0], pts[:, 1], s=3, color=palette[c],
+                       label=cls)
+        if W is not None:
+            for c, w in enumerate(_unit(W)):
+                ax.annotate("", xy=0.8 * w, xytext=(0, 0),
+                            arrowprops=dict(arrowstyle="->",
+                                            color=palette[c], lw=1.5))
+        ax.set(xlim=(-1.25, 1.25), ylim=(-1.25, 1.25), aspect="equal",
+               xticks=[], yticks=[], title=name)
+        ax.grid(False)
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                       markerscale=4, title="class")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_angle_matrix(angles, classes: list[str],
+                      title: str = "Angles between class centres (degrees)"
+                      ) -> plt.Figure:
+    """Heatmap of the angles between class centres."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sns.heatmap(np.asarray(angles), annot=True, fmt=".0f", cmap="magma",
+                xticklabels=classes, yticklabels=classes, vmin=0,
+                vmax=180, cbar_kws={"label": "angle (degrees)"}, ax=ax)
+    ax.set(title=title, xlabel="class", ylabel="class")
+    return fig
+
+
+def plot_roc(curves: dict[str, tuple], title: str = "") -> plt.Figure:
+    """ROC curves: curves maps a name to (fpr, tpr, auc)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, lw=2, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", label="chance")
+    ax.set(xlabel="false positive rate (different digits accepted)",
+           ylabel="true positive rate (same digit accepted)",
+           title=title, aspect="equal")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_explained_variance(ratio, title: str = "") -> plt.Figure:
+    """Explained-variance ratio per component and its running total."""
+    ratio = np.asarray(ratio)
+    k = np.arange(1, len(ratio) + 1)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.bar(k, 100 * ratio, color="tab:blue", alpha=0.6,
+           label="per component")
+    ax.plot(k, 100 * np.cumsum(ratio), color="tab:red", marker=".",
+            label="cumulative")
+    ax.set(xlabel="principal component", ylabel="variance explained (%)",
+           ylim=(0, 100), title=title)
+    ax.legend(loc="center right")
+    return fig
+
+
+def plot_thumbnails(Y, images, labels, classes: list[str],
+                    n_shown: int = 300, zoom: float = 0.6, seed: int = 0,
+                    title: str = "") -> plt.Figure:
+    """Images (n, 1 or 3, h, w) uint8 drawn at their 2-D positions Y (n, 2),
+    with a coloured frame per class; a random ``n_shown`` of them."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    Y, labels = np.asarray(Y), np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(Y), size=min(n_shown, len(Y)), replace=False)
+    palette = sns.color_palette("tab10", len(classes))
+    fig, ax = plt.subplots(figsize=(10, 10))
+    ax.scatter(Y[:, 0], Y[:, 1], s=2, color="0.85")
+    for i in pick:
+        img = np.asarray(images[i]).transpose(1, 2, 0).squeeze()
+        box = OffsetImage(img, cmap="gray_r", zoom=zoom)
+        ab = AnnotationBbox(box, Y[i], frameon=True, pad=0.05,
+                            bboxprops=dict(edgecolor=palette[labels[i]],
+                                           lw=1.2))
+        ax.add_artist(ab)
+    handles = [plt.Line2D([], [], marker="s", ls="", color=palette[c],
+                          label=cls) for c, cls in enumerate(classes)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              title="frame = class")
+    ax.set(xticks=[], yticks=[], xlabel="t-SNE 1 (no units)",
+           ylabel="t-SNE 2 (no units)", title=title)
+    return fig
+
+
+def plot_kl_history(histories: dict[str, list], title: str = "") -> plt.Figure:
+    """KL divergence against iteration for t-SNE runs: histories maps a name
+    to the estimator's ``kl_history_`` [(iteration, kl), ...]."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, history in histories.items():
+        it, kl = zip(*history)
+        ax.plot(it, kl, marker=".", label=name)
+    ax.set(xlabel="iteration", ylabel="KL(P || Q) (nats)", title=title)
+    ax.axvline(250, color="0.5", ls=":", lw=1)
+    ax.text(255, ax.get_ylim()[1], " early exaggeration ends", va="top",
+            fontsize=9, color="0.4")
+    ax.legend()
     return fig

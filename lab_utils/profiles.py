@@ -61,11 +61,57 @@ PROFILES: dict[str, dict[str, dict]] = {
                   "lr_points": 2, "sweep_epochs": 1, "epochs": 2,
                   "seeds": [0], "target": 0.15, "path_steps": 300},
         "cpu": {"n_train": 4000, "n_val": 1000, "n_test": 5000,
-                "lr_points": 4, "sweep_epochs": 3, "epochs": 6,
+                "lr_points": 5, "sweep_epochs": 3, "epochs": 6,
                 "seeds": [0, 1, 2], "target": 0.40, "path_steps": 1000},
         "full": {"n_train": None, "n_val": 5000, "n_test": None,
                  "lr_points": 5, "sweep_epochs": 10, "epochs": 40,
                  "seeds": [0, 1, 2], "target": 0.75, "path_steps": 3000},
+    },
+    "04_arcface": {
+        # width: channel multiplier of the five-conv net; epochs_*: upper
+        # bounds (early stopping); sphere_points: test digits drawn per
+        # epoch; circle_*/grid_*/verify_*: the 2-D heads comparison, the
+        # s x m grid and the verification experiment (training images,
+        # epochs); n_pairs: same- and different-digit pairs for the ROC.
+        "smoke": {"n_train": 1500, "n_test": 500, "width": 0.25,
+                  "epochs_3d": 1, "epochs_128": 1, "patience": 2,
+                  "sphere_points": 200, "animation": False,
+                  "circle_train": 600, "circle_epochs": 1,
+                  "grid_s": [8.0, 16.0], "grid_m": [0.1, 0.3],
+                  "grid_train": 600, "grid_epochs": 1,
+                  "verify_train": 600, "verify_epochs": 1,
+                  "n_pairs": 500},
+        "cpu": {"n_train": None, "n_test": None, "width": 0.5,
+                "epochs_3d": 5, "epochs_128": 3, "patience": 3,
+                "sphere_points": 1000, "animation": True,
+                "circle_train": 10000, "circle_epochs": 3,
+                "grid_s": [4.0, 16.0, 64.0], "grid_m": [0.1, 0.5],
+                "grid_train": 10000, "grid_epochs": 2,
+                "verify_train": 20000, "verify_epochs": 2,
+                "n_pairs": 5000},
+        "full": {"n_train": None, "n_test": None, "width": 1.0,
+                 "epochs_3d": 30, "epochs_128": 30, "patience": 5,
+                 "sphere_points": 2000, "animation": True,
+                 "circle_train": None, "circle_epochs": 10,
+                 "grid_s": [4.0, 8.0, 16.0, 32.0, 64.0],
+                 "grid_m": [0.1, 0.2, 0.3, 0.5], "grid_train": None,
+                 "grid_epochs": 5, "verify_train": None,
+                 "verify_epochs": 10, "n_pairs": 20000},
+    },
+    "05_fashion_pca_tsne": {
+        # pca_images: raw images for the pixel PCA; tsne_points: test
+        # images embedded by t-SNE; thumbnails: images drawn on the map.
+        "smoke": {"n_train": 1000, "n_val": 200, "n_test": 500,
+                  "epochs": 1, "patience": 2, "pca_images": 500,
+                  "tsne_points": 150, "tsne_iter": 300, "thumbnails": 50},
+        "cpu": {"n_train": 20000, "n_val": 5000, "n_test": None,
+                "epochs": 6, "patience": 3, "pca_images": 5000,
+                "tsne_points": 2500, "tsne_iter": 1000,
+                "thumbnails": 300},
+        "full": {"n_train": None, "n_val": 6000, "n_test": None,
+                 "epochs": 30, "patience": 5, "pca_images": 10000,
+                 "tsne_points": 10000, "tsne_iter": 1000,
+                 "thumbnails": 500},
     },
 }
 

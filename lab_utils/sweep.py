@@ -91,18 +91,20 @@ def run_sweep(configs: dict[str, dict], seeds, train_fn: TrainFn,
 
 def load_histories(results_dir: str | Path, names=None) -> pd.DataFrame:
     """Every finished run's history in one long DataFrame (name, seed,
-    epoch, metrics...), optionally only the runs in ``names``."""
-    frames = []
+    epoch, metrics...); with ``names``, only those runs, in that order."""
+    frames = {}
     for done in sorted(Path(results_dir).glob("*/metrics.json")):
         saved = json.loads((done.parent / "config.json").read_text())
         if names is not None and saved["name"] not in names:
             continue
         history = pd.read_csv(done.parent / "history.csv")
-        frames.append(history.assign(name=saved["name"],
-                                     seed=saved["seed"]))
-    if not frames:
+        frames.setdefault(saved["name"], []).append(
+            history.assign(name=saved["name"], seed=saved["seed"]))
+    order = list(names) if names is not None else list(frames)
+    parts = [f for name in order for f in frames.get(name, [])]
+    if not parts:
         return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def aggregate(results: pd.DataFrame, metrics=("val_acc", "test_acc",

@@ -193,8 +193,6 @@ verdicts.fillna({"report said": ""}).style.format(
 # %%
 histories = lu.load_histories(run.results_dir / "ablations",
                               names=list(ablations))
-histories["name"] = pd.Categorical(histories["name"], list(ablations))
-histories = histories.sort_values(["name", "seed", "epoch"])
 plots.plot_learning_curves(histories, "val_acc",
                            title="Validation accuracy during training "
                            "(mean ± std over seeds)");
