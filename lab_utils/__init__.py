@@ -21,6 +21,7 @@ from .data import (
     get_augment,
     keep_classes,
     load_dataset,
+    load_splits,
     random_affine,
     random_crop,
     random_hflip,
@@ -105,6 +106,16 @@ from .sweep import (
     run_sweep,
     time_to_target,
     train_classifier,
+)
+
+from .vae import (
+    ConvVAE,
+    interpolate,
+    kl_divergence,
+    reparameterize,
+    slerp,
+    vae_loss,
+    vae_step,
 )
 
 __version__ = "0.1.0"

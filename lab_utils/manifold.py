@@ -166,13 +166,14 @@ class TSNE:
         Y = self._initial_embedding(X).to(torch.float32)
         update = torch.zeros_like(Y)
         gains = torch.ones_like(Y)
+        work, work2 = torch.empty_like(P), torch.empty_like(P)
         self.kl_history_ = []
         for it in range(self.n_iter):
             early = it < self.exaggeration_iter
             exaggeration = self.early_exaggeration if early else 1.0
             momentum = 0.5 if early else 0.8
             grad, kl = _kl_gradient(P, Y, exaggeration,
-                                    want_kl=self._log_now(it))
+                                    self._log_now(it), work, work2)
             # Gains grow where the gradient keeps its direction relative to
             # the last step and shrink where it flips: a cheap adaptive rate.
             same = (update * grad) < 0.0
@@ -183,7 +184,7 @@ class TSNE:
             if kl is not None:
                 self.kl_history_.append((it + 1, kl))
         self.embedding_ = Y
-        self.kl_divergence_ = _kl_gradient(P, Y, 1.0, want_kl=True)[1]
+        self.kl_divergence_ = _kl_gradient(P, Y, 1.0, True, work, work2)[1]
         self.learning_rate_ = lr
         self.n_iter_ = self.n_iter
         return self
@@ -208,15 +209,29 @@ class TSNE:
 
 
 def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
-                 want_kl: bool):
-    """Gradient of KL(exaggeration * P || Q) at Y, and the KL itself."""
-    num = 1.0 / (1.0 + squared_distances(Y))
+                 want_kl: bool, work: torch.Tensor | None = None,
+                 work2: torch.Tensor | None = None):
+    """Gradient of KL(exaggeration * P || Q) at Y, and the KL itself.
+
+    work, work2: (n, n) buffers reused across iterations. Allocating fresh
+    n x n matrices every step makes the allocator map and zero new pages
+    each time, which costs more than the arithmetic once n is in the
+    thousands; with the buffers, every step works in place.
+    """
+    if work is None:
+        work, work2 = torch.empty_like(P), torch.empty_like(P)
+    sq = Y.pow(2).sum(dim=1)
+    num = torch.mm(Y, Y.T, out=work)          # Student-t kernel, in place:
+    num.mul_(-2.0).add_(sq[:, None]).add_(sq[None, :]).clamp_min_(0.0)
+    num.add_(1.0).reciprocal_()               # 1 / (1 + |y_i - y_j|^2)
     num.fill_diagonal_(0.0)
-    Q = (num / num.sum()).clamp_min_(1e-12)
-    W = (exaggeration * P - Q) * num
+    total = num.sum()
+    W = torch.mul(num, -1.0 / total, out=work2)   # -q_ij
+    W.add_(P, alpha=exaggeration).mul_(num)       # (p_ij - q_ij) * num_ij
     grad = 4.0 * (W.sum(dim=1, keepdim=True) * Y - W @ Y)
     kl = None
     if want_kl:
+        Q = torch.div(num, total, out=work2).clamp_min_(1e-12)
         Pe = exaggeration * P
         kl = float((Pe * (Pe / Q).log()).sum())
     return grad, kl

@@ -84,10 +84,10 @@ PROFILES: dict[str, dict[str, dict]] = {
         "cpu": {"n_train": None, "n_test": None, "width": 0.5,
                 "epochs_3d": 5, "epochs_128": 3, "patience": 3,
                 "sphere_points": 1000, "animation": True,
-                "circle_train": 10000, "circle_epochs": 3,
+                "circle_train": 10000, "circle_epochs": 5,
                 "grid_s": [4.0, 16.0, 64.0], "grid_m": [0.1, 0.5],
                 "grid_train": 10000, "grid_epochs": 2,
-                "verify_train": 20000, "verify_epochs": 2,
+                "verify_train": 20000, "verify_epochs": 3,
                 "n_pairs": 5000},
         "full": {"n_train": None, "n_test": None, "width": 1.0,
                  "epochs_3d": 30, "epochs_128": 30, "patience": 5,
@@ -112,6 +112,16 @@ PROFILES: dict[str, dict[str, dict]] = {
                  "epochs": 30, "patience": 5, "pca_images": 10000,
                  "tsne_points": 10000, "tsne_iter": 1000,
                  "thumbnails": 500},
+    },
+    "06_vae_faces": {
+        # epochs: the main model; sweep_epochs: each model of the beta
+        # sweep. n_train/n_test: None = all of LFW's seeded split.
+        "smoke": {"n_train": 300, "n_test": 100, "epochs": 1,
+                  "sweep_epochs": 1},
+        "cpu": {"n_train": None, "n_test": None, "epochs": 20,
+                "sweep_epochs": 8},
+        "full": {"n_train": None, "n_test": None, "epochs": 200,
+                 "sweep_epochs": 50},
     },
 }
 

@@ -13,6 +13,9 @@
 #     name: python3
 # ---
 
+# %% [markdown] tags=["remove-cell"]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-labs/deep-learning-labs/blob/main/notebooks/01_data_exploration.ipynb)
+
 # %% [markdown]
 # # Lab 1: Looking at the data before learning from it
 #

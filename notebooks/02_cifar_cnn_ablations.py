@@ -13,6 +13,9 @@
 #     name: python3
 # ---
 
+# %% [markdown] tags=["remove-cell"]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-labs/deep-learning-labs/blob/main/notebooks/02_cifar_cnn_ablations.ipynb)
+
 # %% [markdown]
 # # Lab 2: A three-conv-layer CNN for CIFAR-10, and what each trick buys
 #
@@ -82,13 +85,8 @@ print(f"base preset {s['base']!r}, {s['epochs']} epochs per run, seeds "
 # only to report results, never to choose between them.
 
 # %%
-full_train = lu.load_dataset("cifar10", "train", data_dir=run.data_dir,
-                             n_samples=s["n_train"] and
-                             s["n_train"] + s["n_val"], seed=SEED)
-test = lu.load_dataset("cifar10", "test", data_dir=run.data_dir,
-                       n_samples=s["n_test"], seed=SEED)
-train, val = lu.train_val_split(
-    full_train, s["n_val"] / len(full_train), seed=SEED)
+train, val, test = lu.load_splits("cifar10", s["n_train"], s["n_val"],
+                                  s["n_test"], SEED, data_dir=run.data_dir)
 print(f"train {len(train):,} | validation {len(val):,} | test "
       f"{len(test):,} images")
 

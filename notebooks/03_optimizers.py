@@ -13,6 +13,9 @@
 #     name: python3
 # ---
 
+# %% [markdown] tags=["remove-cell"]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-labs/deep-learning-labs/blob/main/notebooks/03_optimizers.ipynb)
+
 # %% [markdown]
 # # Lab 3: Comparing optimizers fairly
 #
@@ -172,13 +175,8 @@ plots.plot_trajectories(lu.rosenbrock, paths,
 # learning-rate grid (one seed) chooses its rate on the validation set.
 
 # %%
-full_train = lu.load_dataset("cifar10", "train", data_dir=run.data_dir,
-                             n_samples=s["n_train"] and
-                             s["n_train"] + s["n_val"], seed=SEED)
-test = lu.load_dataset("cifar10", "test", data_dir=run.data_dir,
-                       n_samples=s["n_test"], seed=SEED)
-train, val = lu.train_val_split(full_train, s["n_val"] / len(full_train),
-                                seed=SEED)
+train, val, test = lu.load_splits("cifar10", s["n_train"], s["n_val"],
+                                  s["n_test"], SEED, data_dir=run.data_dir)
 print(f"train {len(train):,} | validation {len(val):,} | test "
       f"{len(test):,} images")
 

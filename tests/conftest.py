@@ -30,3 +30,25 @@ def mnist_small(data_dir):
     test = load_dataset("mnist", "test", data_dir=data_dir, n_samples=300,
                         seed=0, download=False)
     return train, test
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The book built once per session, warnings as errors (-W) and
+    nitpicky (-n), into a temporary folder; returns its html folder."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path_factory.mktemp("book")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "from jupyter_book.cli.main import main; main()", "build", "-W",
+         "-n", "--keep-going", "--path-output", str(out), "book/"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail("jupyter-book build failed:\n" + result.stdout[-4000:]
+                    + result.stderr[-2000:])
+    print(f"book built in {time.perf_counter() - start:.0f} s")
+    return out / "_build" / "html"

@@ -65,3 +65,16 @@ def test_some_outputs_are_regression_checked(source):
                if "nbval-check-output" in c.metadata.get("tags", [])]
     assert checked, (f"{source.name}: tag the cells whose output does not "
                      f"depend on the profile with nbval-check-output")
+
+
+def test_colab_badges_and_installs_follow_the_config():
+    from lab_utils import colab
+
+    assert colab.sync(REPO, check=True) == [], (
+        "run `python -m lab_utils.colab` to update the badges")
+    url, branch = colab.repository(REPO / "_config.yml")
+    for source in SOURCES:
+        text = source.read_text()
+        link = colab.colab_link(url, branch,
+                                f"notebooks/{source.stem}.ipynb")
+        assert link in text and f'REPOSITORY = "{url}"' in text

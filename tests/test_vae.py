@@ -1,0 +1,104 @@
+"""The VAE: shapes, the KL formula, reparameterisation gradients,
+interpolation endpoints, and learning on real faces."""
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+import lab_utils as lu
+
+
+def test_shapes_for_colour_and_grey():
+    for channels in (3, 1):
+        vae = lu.ConvVAE(image_size=32, channels=channels, latent_dim=20)
+        X = torch.rand(5, channels, 32, 32)
+        reconstruction, mean, log_var = vae(X)
+        assert reconstruction.shape == X.shape
+        assert mean.shape == log_var.shape == (5, 20)
+        assert 0 <= reconstruction.min() and reconstruction.max() <= 1
+        assert vae.sample(7).shape == (7, channels, 32, 32)
+    with pytest.raises(ValueError, match="divisible"):
+        lu.ConvVAE(image_size=30)
+
+
+def test_report_preset_sizes():
+    vae = lu.ConvVAE()
+    linear = [m for m in vae.encoder if isinstance(m, torch.nn.Linear)][0]
+    assert (linear.in_features, linear.out_features) == (2048, 256)
+    assert vae.mean.out_features == 120
+
+
+def test_kl_matches_torch_distributions():
+    torch.manual_seed(0)
+    mean = torch.randn(64, 10) * 2
+    log_var = torch.randn(64, 10)
+    ours = lu.kl_divergence(mean, log_var)
+    theirs = kl_divergence(Normal(mean, (0.5 * log_var).exp()),
+                           Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert torch.allclose(lu.kl_divergence(torch.zeros(3, 4),
+                                           torch.zeros(3, 4)),
+                          torch.zeros(3))
+
+
+def test_reparameterisation_passes_gradients_and_samples_right():
+    mean = torch.tensor([1.0, -2.0], requires_grad=True)
+    log_var = torch.tensor([0.0, 1.0], requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    z = lu.reparameterize(mean, log_var, g)
+    z.sum().backward()
+    eps = torch.randn(2, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(mean.grad, torch.ones(2))
+    assert torch.allclose(log_var.grad,
+                          0.5 * (0.5 * log_var.detach()).exp() * eps)
+    many = lu.reparameterize(mean.detach().expand(20000, 2),
+                             log_var.detach().expand(20000, 2), g)
+    assert torch.allclose(many.mean(0), mean.detach(), atol=0.05)
+    assert torch.allclose(many.std(0), (0.5 * log_var.detach()).exp(),
+                          atol=0.05)
+
+
+def test_interpolation_endpoints_decode_to_the_endpoints():
+    torch.manual_seed(1)
+    vae = lu.ConvVAE(latent_dim=16).eval()
+    X = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        mean, _ = vae.encode(X)
+        ends = vae.decode(mean)
+        for method in ("linear", "slerp"):
+            codes = lu.interpolate(mean[0], mean[1], [0.0, 0.5, 1.0],
+                                   method)
+            images = vae.decode(codes)
+            assert torch.allclose(images[0], ends[0], atol=1e-5)
+            assert torch.allclose(images[-1], ends[1], atol=1e-5)
+    a, b = torch.randn(16) * 4, torch.randn(16) * 4
+    half_lin = lu.interpolate(a, b, [0.5], "linear")[0]
+    half_slerp = lu.slerp(a, b, 0.5)
+    # The straight line cuts inside the sphere; slerp keeps the norm.
+    assert half_lin.norm() < half_slerp.norm()
+    assert half_slerp.norm() == pytest.approx(float(a.norm() + b.norm()) / 2,
+                                              rel=1e-5)
+    with pytest.raises(ValueError, match="slerp"):
+        lu.interpolate(a, b, [0.5], "cubic")
+
+
+def test_vae_learns_real_faces(data_dir):
+    faces = lu.load_dataset("lfw", data_dir=data_dir, n_samples=600,
+                            image_size=32, download=False)
+    lu.seed_everything(0)
+    vae = lu.ConvVAE(latent_dim=32)
+    history = lu.fit(vae, lu.TensorLoader(faces, 32, shuffle=True),
+                     epochs=8, lr=1e-3, step=lu.vae_step(1e-4),
+                     device="cpu")
+    assert {"train_loss", "train_recon", "train_kl"} <= set(history)
+    # Better than drawing the average face for everyone: the codes carry
+    # information about each face.
+    X = faces.X.float() / 255
+    average_face_mse = ((X - X.mean(0)) ** 2).mean().item()
+    assert history["train_recon"].iloc[-1] < 0.8 * average_face_mse
+
+
+def test_offline_fallback_faces_come_from_scikit_image(tmp_path):
+    faces = lu.load_dataset("lfw", data_dir=tmp_path, download=False,
+                            image_size=32)
+    assert faces.X.shape[1:] == (1, 32, 32)
+    assert "lfw_subset" in faces.source
