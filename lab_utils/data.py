@@ -237,8 +237,39 @@ def _download(name, split, root: Path, tried: list[str]):
     except Exception as err:  # network errors come in many types
         tried.append(f"download with torchvision into {root} failed: "
                      f"{type(err).__name__}: {err}")
+        if name == "lfw":
+            return _download_lfw_sklearn(root, tried)
         return None
     return _find_local(name, split, root, [])
+
+
+def _download_lfw_sklearn(root: Path, tried: list[str]):
+    """Second route to LFW online: scikit-learn's fetch_lfw_people (colour,
+    funneled), cached under ``root/lfw_sklearn``."""
+    try:
+        from sklearn.datasets import fetch_lfw_people
+
+        home = root / "lfw_sklearn"
+        faces = fetch_lfw_people(data_home=str(home), color=True,
+                                 resize=1.0, funneled=True,
+                                 download_if_missing=True)
+    except Exception as err:
+        tried.append(f"download with scikit-learn's fetch_lfw_people into "
+                     f"{root / 'lfw_sklearn'} failed: "
+                     f"{type(err).__name__}: {err}")
+        return None
+    images = np.asarray(faces.images, dtype=np.float32)
+    scale = 255.0 if images.max() <= 1.0 else 1.0  # versions differ
+    X = torch.from_numpy((images * scale).round().clip(0, 255)
+                         .astype(np.uint8)).permute(0, 3, 1, 2)
+    # Square centre crop (the faces are taller than wide).
+    h, w = X.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    X = X[..., top:top + side, left:left + side].contiguous()
+    y = torch.from_numpy(np.asarray(faces.target, dtype=np.int64))
+    classes = [str(n) for n in faces.target_names]
+    return (lambda: (X, y, classes)), home
 
 
 def _not_found(name, data_dir, tried, download) -> DatasetNotFoundError:
