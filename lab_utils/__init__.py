@@ -89,6 +89,7 @@ from .train import (
     evaluate,
     extract_features,
     fit,
+    fit_config,
     load_checkpoint,
     predict,
     save_checkpoint,

@@ -22,6 +22,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .files import atomic_write
+
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "lfw")
 
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -298,17 +300,11 @@ def _cached(name, split, source: Path, reader):
             pass  # a damaged cache is rebuilt, never trusted
     X, y, classes = reader()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"X": X, "y": y, "classes": classes}, path)
+        atomic_write(path, lambda tmp: torch.save(
+            {"X": X, "y": y, "classes": classes}, tmp))
     except OSError:
         pass  # a read-only home only costs a re-decode next time
     return X, y, classes
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def read_idx(path: Path) -> np.ndarray:

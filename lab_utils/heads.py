@@ -201,8 +201,7 @@ def train_margin_classifier(config: dict, seed: int, train, val,
     """
     from .data import TensorLoader
     from .models import EmbeddingNet, MarginClassifier
-    from .optim import make_optimizer, make_scheduler
-    from .train import EarlyStopping, default_device, fit, seed_everything
+    from .train import default_device, fit_config, seed_everything
 
     device = torch.device(device) if device else default_device()
     seed_everything(seed)
@@ -213,20 +212,11 @@ def train_margin_classifier(config: dict, seed: int, train, val,
     head = make_head(config.get("head", "arcface"), dim, len(train.classes),
                      **options)
     model = MarginClassifier(backbone, head)
-    optimizer = make_optimizer(config.get("optimizer", "adam"),
-                               model.parameters(), config.get("lr", 1e-3),
-                               config.get("weight_decay", 0.0))
-    epochs = config.get("epochs", 5)
-    scheduler = make_scheduler(config.get("schedule", "constant"),
-                               optimizer, epochs)
-    stop = ([EarlyStopping("val_acc", config["patience"],
-                           config.get("min_delta", 0.0))]
-            if config.get("patience", 0) else [])
-    history = fit(model, TensorLoader(train, config.get("batch_size", 128),
-                                      shuffle=True, device=device,
-                                      seed=seed),
-                  TensorLoader(val, 1000, device=device),
-                  epochs=epochs, optimizer=optimizer, scheduler=scheduler,
-                  step=margin_step, callbacks=stop + list(callbacks),
-                  device=device, progress=progress)
+    history, _ = fit_config(
+        model, config,
+        TensorLoader(train, config.get("batch_size", 128), shuffle=True,
+                     device=device, seed=seed),
+        TensorLoader(val, 1000, device=device), step=margin_step,
+        callbacks=callbacks, device=device, progress=progress,
+        default_epochs=5)
     return model, history

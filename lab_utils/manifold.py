@@ -72,10 +72,13 @@ def pca(X, k: int) -> torch.Tensor:
     return PCA(k).fit_transform(X)
 
 
-def squared_distances(X: torch.Tensor) -> torch.Tensor:
-    """(n, n) squared Euclidean distances, clamped at 0 (rounding)."""
+def squared_distances(X: torch.Tensor,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, n) squared Euclidean distances, clamped at 0 (rounding), written
+    into ``out`` when given (t-SNE reuses one buffer every iteration)."""
     sq = X.pow(2).sum(dim=1)
-    D = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+    D = torch.mm(X, X.T, out=out)
+    D.mul_(-2.0).add_(sq[:, None]).add_(sq[None, :])
     D.fill_diagonal_(0.0)
     return D.clamp_min_(0.0)
 
@@ -159,7 +162,6 @@ class TSNE:
     def fit(self, X) -> TSNE:
         X = _as_tensor(X)
         n = X.shape[0]
-        device = X.device
         P = joint_probabilities(X, self.perplexity).to(torch.float32)
         lr = (max(n / self.early_exaggeration / 4.0, 50.0)
               if self.learning_rate == "auto" else float(self.learning_rate))
@@ -220,10 +222,8 @@ def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
     """
     if work is None:
         work, work2 = torch.empty_like(P), torch.empty_like(P)
-    sq = Y.pow(2).sum(dim=1)
-    num = torch.mm(Y, Y.T, out=work)          # Student-t kernel, in place:
-    num.mul_(-2.0).add_(sq[:, None]).add_(sq[None, :]).clamp_min_(0.0)
-    num.add_(1.0).reciprocal_()               # 1 / (1 + |y_i - y_j|^2)
+    # Student-t kernel 1 / (1 + |y_i - y_j|^2), in place in ``work``.
+    num = squared_distances(Y, out=work).add_(1.0).reciprocal_()
     num.fill_diagonal_(0.0)
     total = num.sum()
     W = torch.mul(num, -1.0 / total, out=work2)   # -q_ij

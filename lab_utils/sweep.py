@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,19 +19,17 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import LabData, TensorLoader, get_augment
+from .files import atomic_write
 from .models import ThreeConvNet, count_parameters, three_conv_config
-from .optim import make_optimizer, make_scheduler
-from .train import (EarlyStopping, NonFiniteLossError, _progress_enabled,
-                    default_device, evaluate, fit, load_checkpoint,
-                    save_checkpoint, seed_everything)
+from .train import (NonFiniteLossError, _progress_enabled, default_device,
+                    evaluate, fit_config, load_checkpoint, save_checkpoint,
+                    seed_everything)
 
 TrainFn = Callable[[dict, int], tuple[pd.DataFrame, dict]]
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _run_dir(results_dir: Path, name: str, seed: int) -> Path:
@@ -168,21 +165,11 @@ def train_classifier(config: dict, seed: int, train: LabData, val: LabData,
                           augment=get_augment(config.get("augment", "none")),
                           device=device, seed=seed)
     val_loader = TensorLoader(val, 512, device=device)
-    optimizer = make_optimizer(config.get("optimizer", "adam"),
-                               model.parameters(), config.get("lr", 1e-3),
-                               config.get("weight_decay", 0.0))
-    # Early stopping first: its restore of the best weights happens before
-    # the caller's callbacks see the end of training.
-    callbacks = ([EarlyStopping("val_acc", config["patience"])]
-                 if config.get("patience", 0) else []) + list(callbacks)
-    epochs = config.get("epochs", 10)
-    scheduler = make_scheduler(config.get("schedule", "constant"),
-                               optimizer, epochs)
     start = time.perf_counter()
     try:
-        history = fit(model, loader, val_loader, epochs=epochs,
-                      optimizer=optimizer, scheduler=scheduler,
-                      callbacks=callbacks, device=device, progress=progress)
+        history, optimizer = fit_config(model, config, loader, val_loader,
+                                        callbacks=callbacks, device=device,
+                                        progress=progress)
     except NonFiniteLossError:
         chance = 1.0 / len(train.classes)
         return pd.DataFrame({"epoch": []}), {

@@ -20,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .files import atomic_write
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
@@ -275,12 +277,7 @@ class FeatureSnapshots(Callback):
 def save_checkpoint(path: str | Path, **state) -> Path:
     """Write ``state`` with ``torch.save`` atomically: a crash mid-write
     leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -415,6 +412,37 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, epochs: int,
     for cb in callbacks:
         cb.on_train_end(state)
     return pd.DataFrame(history)
+
+
+def fit_config(model: nn.Module, config: dict, train_loader, val_loader,
+               *, step: Step = classification_step, callbacks=(),
+               device=None, progress: bool | None = None,
+               default_epochs: int = 10):
+    """``fit`` with its optimizer, schedule and early stopping read from a
+    flat config, the shared part of every lab's "one run from a config".
+
+    config keys: optimizer, lr, weight_decay (see ``make_optimizer``);
+    schedule (constant, cosine, one-cycle); epochs; patience and min_delta
+    (early stopping on validation accuracy, best weights restored; 0 =
+    off). Early stopping comes before ``callbacks``, so they see the
+    restored weights at the end. Returns (history, optimizer).
+    """
+    from .optim import make_optimizer, make_scheduler
+
+    optimizer = make_optimizer(config.get("optimizer", "adam"),
+                               model.parameters(), config.get("lr", 1e-3),
+                               config.get("weight_decay", 0.0))
+    epochs = config.get("epochs", default_epochs)
+    scheduler = make_scheduler(config.get("schedule", "constant"),
+                               optimizer, epochs)
+    stop = ([EarlyStopping("val_acc", config["patience"],
+                           config.get("min_delta", 0.0))]
+            if config.get("patience", 0) else [])
+    history = fit(model, train_loader, val_loader, epochs=epochs,
+                  optimizer=optimizer, scheduler=scheduler, step=step,
+                  callbacks=stop + list(callbacks), device=device,
+                  progress=progress)
+    return history, optimizer
 
 
 def _save(path, epoch, model, optimizer, scheduler, callbacks, loader,
