@@ -42,7 +42,7 @@ from .heads import (
     train_margin_classifier,
     verification_pairs,
 )
-from .manifold import PCA, TSNE, pca, tsne
+from .manifold import PCA, TSNE, kl_gradient, pca, tsne
 from .models import (
     PRESETS,
     EmbeddingNet,
@@ -78,6 +78,7 @@ from .profiles import (
     resolve_profile,
     start_lab,
 )
+from .selfcheck import SelfCheckFailed, self_check
 from .train import (
     Callback,
     EarlyStopping,

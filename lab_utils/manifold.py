@@ -237,6 +237,14 @@ def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
     return grad, kl
 
 
+def kl_gradient(P: torch.Tensor, Y: torch.Tensor,
+                exaggeration: float = 1.0) -> torch.Tensor:
+    """Gradient (n, n_components) of KL(exaggeration * P || Q) with
+    respect to the embedding Y (n, n_components); P: (n, n) joint
+    affinities. The t-SNE paper's equation 5."""
+    return _kl_gradient(P, Y, exaggeration, False)[0]
+
+
 def tsne(X, n_components: int = 2, perplexity: float = 30.0,
          **options) -> torch.Tensor:
     """The t-SNE embedding (n, n_components) of X (n, d); options as in

@@ -131,18 +131,23 @@ class ThreeConvNet(nn.Module):
         self.hidden = nn.Sequential(*hidden)
         self.classifier = nn.Linear(d, n_classes, bias=config.bias)
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """X: (n, c, h, w) float -> logits (n, n_classes)."""
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        """The maps the classifier reads: X (n, c, h, w) float ->
+        (n, channels, h / 8, w / 8); with ``dense`` the image and all three
+        conv outputs, pooled to that size and concatenated."""
         if self.config.dense:
             maps = [X]
             for conv, norm in zip(self.convs, self.norms):
                 h = self.pool(torch.relu(norm(conv(torch.cat(maps, 1)))))
                 maps = [self.pool(m) for m in maps] + [h]
-            X = torch.cat(maps, 1)
-        else:
-            for conv, norm in zip(self.convs, self.norms):
-                X = self.pool(torch.relu(norm(conv(X))))
-        return self.classifier(self.hidden(self.flatten(X)))
+            return torch.cat(maps, 1)
+        for conv, norm in zip(self.convs, self.norms):
+            X = self.pool(torch.relu(norm(conv(X))))
+        return X
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: (n, c, h, w) float -> logits (n, n_classes)."""
+        return self.classifier(self.hidden(self.flatten(self.features(X))))
 
 
 def summarize(model: nn.Module, input_shape: tuple[int, ...]

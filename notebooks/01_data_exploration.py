@@ -159,9 +159,41 @@ for n in NAMES:
 # computed below are the ones stored in `lu.NORMALIZATION`, which every
 # later lab imports; the table shows they agree.
 
+# %% [markdown]
+# ### Exercise 1.1: per-channel mean and standard deviation
+#
+# Write `channel_stats(X)`: for a `uint8` tensor of images `(n, c, h, w)`,
+# the mean and the standard deviation of each channel, over all images
+# and all pixel positions, after scaling the pixels to [0, 1]. Use the
+# population standard deviation (divide by the number of pixels, not one
+# less). Then run the self-check under it: it compares your function with
+# `lu.channel_stats` on 512 real MNIST and CIFAR-10 images.
+
+# %% tags=["hide-input"]
+import torch
+
+
+def channel_stats(X):
+    """X: (n, c, h, w) uint8 images -> (mean, std), each a (c,) float
+    tensor, of the pixel values scaled to [0, 1]."""
+    # BEGIN SOLUTION
+    # hint: convert to float64 and divide by 255, then reduce over every
+    # dimension except the channel one (dim=1).
+    X = X.to(torch.float64) / 255
+    return X.mean(dim=(0, 2, 3)), X.std(dim=(0, 2, 3), correction=0)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("channel_stats", channel_stats, run.data_dir)
+
+# %% [markdown]
+# On the full training sets, the table uses `lu.channel_stats`: the same
+# numbers, but summed in chunks, so that 50,000 CIFAR-10 images never
+# need a float64 copy (1.2 GB) in memory at once.
+
 # %% tags=["nbval-check-output"]
 import pandas as pd
-import torch
 
 rows = []
 for n in NAMES:
@@ -200,6 +232,43 @@ for n in NAMES:
 # validation. `lu.train_val_split` holds out the same fraction of every
 # class (stratified), so both parts keep the class balance, and it is
 # seeded, so everyone gets the same split.
+
+# %% [markdown]
+# ### Exercise 1.2: a stratified, seeded split
+#
+# Write `stratified_split(y, val_fraction, seed)`: given the labels `y`
+# (a 1-D tensor of class indices), return `(train_idx, val_idx)`, two 1-D
+# tensors of indices into `y`. Every image goes to exactly one part, each
+# class puts `round(n_class * val_fraction)` of its images into
+# validation, chosen at random, and the same seed always gives the same
+# split. The self-check runs it on the labels of 2,000 real MNIST images
+# (whose classes are not balanced).
+
+# %% tags=["hide-input"]
+def stratified_split(y, val_fraction, seed):
+    """y: (n,) class indices -> (train_idx, val_idx), 1-D index tensors;
+    each class sends round(n_class * val_fraction) images to validation."""
+    # BEGIN SOLUTION
+    # hint: for each class, shuffle its indices with torch.randperm and a
+    # torch.Generator seeded with `seed`, and cut off the first part.
+    generator = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = [], []
+    for c in y.unique():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_val = round(len(idx) * val_fraction)
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return torch.cat(train_idx), torch.cat(val_idx)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("stratified_split", stratified_split, run.data_dir)
+
+# %% [markdown]
+# The library's `lu.train_val_split` does the same on a whole dataset and
+# returns the two parts:
 
 # %%
 splits = {n: lu.train_val_split(train[n], VAL_FRACTION, seed=SEED)

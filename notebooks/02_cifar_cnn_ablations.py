@@ -122,12 +122,77 @@ for preset in ("wide", "small"):
 #   bias is redundant: the norm's shift does the same job).
 # - weight decay and augmentation belong to training, not the model.
 
+# %% [markdown]
+# ### Exercise 2.1: batch normalisation, by hand
+#
+# In training mode, batch norm standardises each channel with the mean and
+# variance of the current batch, taken over the images and all pixel
+# positions, then scales and shifts it with learned per-channel $\gamma$
+# and $\beta$:
+# $\hat x = \gamma\,(x - \mu_B) / \sqrt{\sigma_B^2 + \epsilon} + \beta$.
+# Write `batch_norm(X, gamma, beta, eps)` for conv activations
+# `(n, c, h, w)`. The self-check compares it with PyTorch's batch norm on
+# real first-layer activations of eight CIFAR-10 images.
+
+# %% tags=["hide-input"]
+def batch_norm(X, gamma, beta, eps=1e-5):
+    """X: (n, c, h, w); gamma, beta: (c,) -> X normalised per channel
+    with the batch's own statistics (training mode), then scaled and
+    shifted."""
+    # BEGIN SOLUTION
+    # hint: mean and biased variance over dims (0, 2, 3) with
+    # keepdim=True; reshape gamma and beta to (c, 1, 1) to broadcast.
+    mean = X.mean(dim=(0, 2, 3), keepdim=True)
+    var = X.var(dim=(0, 2, 3), correction=0, keepdim=True)
+    X_hat = (X - mean) / torch.sqrt(var + eps)
+    return gamma[:, None, None] * X_hat + beta[:, None, None]
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("batch_norm", batch_norm, run.data_dir)
+
+# %% [markdown]
+# The dense option changes which inputs each convolution sees; its
+# input channel counts, and a model without biases:
+
 # %% tags=["nbval-check-output"]
 dense = lu.ThreeConvNet(lu.three_conv_config("small", dense=True))
 print("dense conv inputs:", [conv.in_channels for conv in dense.convs])
 no_bias = lu.ThreeConvNet(lu.three_conv_config("small", bias=False))
 print("parameters named *bias* without biases:",
       [n for n, _ in no_bias.named_parameters() if "bias" in n])
+
+# %% [markdown]
+# ### Exercise 2.2: the dense block's forward pass
+#
+# Write `dense_features(model, X)`: the feature maps that a dense
+# `lu.ThreeConvNet` hands to its classifier. Start with `maps = [X]`. For
+# each of the three convs (`model.convs`, with `model.norms` and
+# `model.pool`), concatenate all maps along the channels, apply conv,
+# norm, ReLU and pooling, then pool every earlier map to the new, halved
+# size and append the new one. Return all maps concatenated: for a
+# 32x32 image, `(n, 3 + 16 + 32 + 64, 4, 4)` with the small preset.
+# The self-check compares your result with `model.features(X)` on 16
+# real CIFAR-10 images, with and without batch norm.
+
+# %% tags=["hide-input"]
+def dense_features(model, X):
+    """X: (n, 3, 32, 32) -> the concatenated maps (n, channels, 4, 4) of
+    a ThreeConvNet built with dense=True."""
+    # BEGIN SOLUTION
+    # hint: loop over zip(model.convs, model.norms); torch.cat(maps, dim=1)
+    # is each conv's input; keep every map at the current resolution.
+    maps = [X]
+    for conv, norm in zip(model.convs, model.norms):
+        new = model.pool(torch.relu(norm(conv(torch.cat(maps, dim=1)))))
+        maps = [model.pool(m) for m in maps] + [new]
+    return torch.cat(maps, dim=1)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("dense_features", dense_features, run.data_dir)
 
 # %% [markdown]
 # ## 3. Ablations, each over several seeds

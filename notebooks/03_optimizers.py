@@ -111,14 +111,75 @@ print(run.banner())
 # RMSprop divides by a running root-mean-square of the gradient: every
 # weight gets a step of about $\eta$, whatever the scale of its gradient.
 # Adam does both, and corrects the bias of its averages, which start at
-# zero. The same rules in code, from `lab_utils.optim`:
+# zero. Two of the rules in code, from `lab_utils.optim`: each takes a
+# parameter tensor `p`, its gradient `g` and its state, and updates `p`
+# and the state **in place** (an optimizer owns its parameters; it never
+# replaces them).
 
 # %% tags=["nbval-check-output"]
-for step in (lu.sgd_step, lu.momentum_step, lu.rmsprop_step, lu.adam_step):
+for step in (lu.sgd_step, lu.rmsprop_step):
     print(inspect.getsource(step))
 
 # %% [markdown]
-# `lu.HandWrittenOptimizer` applies these rules to a model. Trained side
+# ### Exercise 3.1: momentum and Nesterov
+#
+# Write `momentum_step(p, g, v, lr, momentum, nesterov, first)` in the
+# same style, from the table above: on the first step (`first=True`) the
+# velocity `v` starts as the gradient itself (as in `torch.optim.SGD`).
+# The self-check runs it for six steps on real gradients (a linear
+# classifier on CIFAR-10 images) beside `lu.momentum_step`, from
+# identical inputs at every step, and reports the first step where `p` or
+# `v` differ.
+
+# %% tags=["hide-input"]
+def momentum_step(p, g, v, lr, momentum=0.9, nesterov=False, first=False):
+    """Update p and the velocity v in place for one step of SGD with
+    (optionally Nesterov) momentum."""
+    # BEGIN SOLUTION
+    # hint: v.copy_(g) on the first step, else v.mul_(momentum).add_(g);
+    # then p.sub_(...) with v, or with g + momentum * v for Nesterov.
+    if first:
+        v.copy_(g)
+    else:
+        v.mul_(momentum).add_(g)
+    direction = g + momentum * v if nesterov else v
+    p.sub_(lr * direction)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("momentum_step", momentum_step, run.data_dir)
+
+# %% [markdown]
+# ### Exercise 3.2: Adam
+#
+# Write `adam_step(p, g, m, v, t, lr, beta1, beta2, eps)`: update the
+# running means `m` (of the gradients) and `v` (of their squares) in
+# place, correct their bias with the step number `t` (1 on the first
+# step), and move `p`. The self-check compares it with `lu.adam_step`
+# step by step, as above.
+
+# %% tags=["hide-input"]
+def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Update p and Adam's moment estimates m and v in place; t counts
+    steps from 1."""
+    # BEGIN SOLUTION
+    # hint: m and v are exponential moving averages (mul_ then add_);
+    # divide them by 1 - beta ** t before using them; eps goes outside
+    # the square root.
+    m.mul_(beta1).add_((1 - beta1) * g)
+    v.mul_(beta2).add_((1 - beta2) * g.square())
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("adam_step", adam_step, run.data_dir)
+
+# %% [markdown]
+# `lu.HandWrittenOptimizer` applies the library's rules to a model. Trained side
 # by side with `torch.optim` from the same weights on the same real CIFAR-10
 # batches (in float64, so rounding stays negligible), the weights agree to
 # about machine precision after 20 steps, while each moved by far more:

@@ -113,7 +113,69 @@ ax.set(ylabel="target logit / s", title="Target-class logit against its "
        "angle (m = 0.5)");
 
 # %% [markdown]
-# The head's tests (`tests/test_heads.py`) check it against the formula
+# ### Exercise 4.1: cosine logits
+#
+# A margin head compares directions only. Write `cosine_logits(embeddings,
+# weight)`: the cosine of the angle between every embedding `(n, d)` and
+# every class weight `(n_classes, d)`, as an `(n, n_classes)` tensor,
+# clamped to [-1, 1] (rounding can push a cosine a hair past 1, and the
+# next step takes a square root of $1 - \cos^2$). The self-check uses
+# 64 real MNIST images as embeddings and the mean image of each digit as
+# its class weight, at two scales (the result must not change).
+
+# %% tags=["hide-input"]
+import torch.nn.functional as F
+
+
+def cosine_logits(embeddings, weight):
+    """embeddings: (n, d), weight: (n_classes, d) -> (n, n_classes)
+    cosines, clamped to [-1, 1]."""
+    # BEGIN SOLUTION
+    # hint: divide every row of both by its length (F.normalize), then
+    # one matrix product gives all the dot products.
+    cos = F.normalize(embeddings, dim=1) @ F.normalize(weight, dim=1).T
+    return cos.clamp(-1.0, 1.0)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("cosine_logits", cosine_logits, run.data_dir)
+
+# %% [markdown]
+# ### Exercise 4.2: the additive angular margin
+#
+# Write `arcface_logits(cos, labels, s, m)`: from the cosines `(n,
+# n_classes)` and the true classes `labels` `(n,)`, the training logits.
+# The target class of each row gets $s\cos(\theta + m)$, with the
+# fallback $s(\cos\theta - m\sin m)$ where $\theta > \pi - m$; every
+# other class keeps $s\cos\theta$. The self-check runs it on real MNIST
+# cosines and on target angles from 0 to 180 degrees, where the fallback
+# matters.
+
+# %% tags=["hide-input"]
+def arcface_logits(cos, labels, s, m):
+    """cos: (n, n_classes), labels: (n,) -> (n, n_classes) logits with
+    the angular margin m on each row's target class, scaled by s."""
+    # BEGIN SOLUTION
+    # hint: sin(theta) = sqrt(1 - cos^2) gives cos(theta + m) without
+    # acos; torch.where picks the fallback; F.one_hot(labels) marks the
+    # target column.
+    sin = (1 - cos.square()).clamp(min=0).sqrt()
+    with_margin = cos * math.cos(m) - sin * math.sin(m)
+    fallback = cos - m * math.sin(m)
+    target = torch.where(cos > math.cos(math.pi - m), with_margin, fallback)
+    is_target = F.one_hot(labels, cos.shape[1]).bool()
+    return s * torch.where(is_target, target, cos)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("arcface_logits", arcface_logits, run.data_dir)
+
+# %% [markdown]
+# The library's head, `lu.ArcMarginHead`, does the same inside an
+# `nn.Module` that owns the class weights. Its tests
+# (`tests/test_heads.py`) check it against the formula
 # written with `acos`, at angles near 0 and near π included, with finite
 # values and gradients everywhere; that the margin touches only the target
 # column; that $m=0$ gives plain $s\cos\theta$; and that the report's two

@@ -110,6 +110,64 @@ vae = lu.ConvVAE(image_size=32, channels=3, latent_dim=LATENT)
 print(f"ConvVAE: {lu.count_parameters(vae):,} parameters")
 print(vae)
 
+# %% [markdown]
+# ### Exercise 6.1: the reparameterisation trick
+#
+# Sampling $z \sim \mathcal N(\mu, \sigma^2)$ directly would cut the
+# gradient's path back to the encoder. The trick: draw
+# $\epsilon \sim \mathcal N(0, I)$, which depends on nothing, and set
+# $z = \mu + \sigma\,\epsilon$, which is differentiable in $\mu$ and
+# $\sigma$. The encoder outputs $\log\sigma^2$ (any real number is a
+# valid log-variance). Write `reparameterize(mean, log_var)`. The
+# self-check feeds it the encoder outputs for 8 real LFW faces, checks the
+# gradients that flow back to `mean` and `log_var`, and checks on 20,000
+# draws that the noise is standard normal and fresh on every call.
+
+# %% tags=["hide-input"]
+import torch
+
+
+def reparameterize(mean, log_var):
+    """mean, log_var: (n, latent) -> a sample z (n, latent) of
+    N(mean, exp(log_var)) through which gradients flow."""
+    # BEGIN SOLUTION
+    # hint: sigma = exp(log_var / 2); the noise comes from
+    # torch.randn_like(mean).
+    sigma = torch.exp(0.5 * log_var)
+    return mean + sigma * torch.randn_like(mean)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("reparameterize", reparameterize, run.data_dir)
+
+# %% [markdown]
+# ### Exercise 6.2: the KL term
+#
+# Write `kl_divergence(mean, log_var)`: for each face, the KL divergence
+# from $\mathcal N(\mu, \sigma^2)$ to the prior $\mathcal N(0, I)$, in
+# nats, summed over the latent dimensions (the formula under the
+# objective at the top of this lab). The self-check compares it with
+# `lu.kl_divergence` on the encoder outputs for 8 real LFW faces.
+
+# %% tags=["hide-input"]
+def kl_divergence(mean, log_var):
+    """mean, log_var: (n, latent) -> KL(N(mean, exp(log_var)) || N(0, I))
+    per sample, (n,), in nats."""
+    # BEGIN SOLUTION
+    # hint: sigma^2 is exp(log_var); sum over dim=1 only, one number per
+    # face.
+    return -0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+lu.self_check("kl_divergence", kl_divergence, run.data_dir)
+
+# %% [markdown]
+# Training uses the library's versions of both (`lu.reparameterize` inside
+# `lu.ConvVAE`, `lu.kl_divergence` inside `lu.vae_loss`):
+
 # %%
 def train_vae(beta, epochs):
     lu.seed_everything(SEED)

@@ -1,0 +1,209 @@
+"""The self-checks pass the labs' own solutions and fail typical mistakes,
+saying what differs without printing the answer."""
+import math
+from pathlib import Path
+
+import jupytext
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lab_utils as lu
+from lab_utils import selfcheck
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def lab_solutions() -> dict:
+    """Every exercise function, as the labs solve it (their solution cells
+    executed here)."""
+    namespace = {"torch": torch, "F": F, "math": math, "lu": lu}
+    for lab in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        for cell in jupytext.read(lab).cells:
+            if "# BEGIN SOLUTION" in cell.source:
+                exec(cell.source, namespace)
+    return {name: namespace[name] for name in selfcheck.CHECKS}
+
+
+SOLUTIONS = lab_solutions()
+
+
+def test_every_check_belongs_to_an_exercise():
+    assert set(SOLUTIONS) == set(selfcheck.CHECKS)
+
+
+@pytest.mark.parametrize("name", list(selfcheck.CHECKS))
+def test_the_labs_solutions_pass(name, data_dir, capsys):
+    lu.self_check(name, SOLUTIONS[name], data_dir)
+    out = capsys.readouterr().out
+    assert out.startswith(f"PASS {name}: matches the reference")
+
+
+# Typical mistakes, one per exercise: each must fail.
+def std_is_variance(X):
+    X = X.double() / 255
+    return X.mean(dim=(0, 2, 3)), X.var(dim=(0, 2, 3), correction=0)
+
+
+def not_scaled(X):
+    X = X.double()
+    return X.mean(dim=(0, 2, 3)), X.std(dim=(0, 2, 3), correction=0)
+
+
+def unstratified(y, val_fraction, seed):
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(
+        seed))
+    n_val = round(len(y) * val_fraction)
+    return order[n_val:], order[:n_val]
+
+
+def unbiased_batch_norm(X, gamma, beta, eps=1e-5):
+    mean = X.mean(dim=(0, 2, 3), keepdim=True)
+    std = X.std(dim=(0, 2, 3), keepdim=True)
+    return gamma[:, None, None] * (X - mean) / std + beta[:, None, None]
+
+
+def dense_without_image(model, X):
+    maps = [X]
+    for conv, norm in zip(model.convs, model.norms):
+        new = model.pool(torch.relu(norm(conv(torch.cat(maps, 1)))))
+        maps = [model.pool(m) for m in maps] + [new]
+    return torch.cat(maps[1:], 1)  # the image itself is left out
+
+
+def momentum_not_in_place(p, g, v, lr, momentum=0.9, nesterov=False,
+                          first=False):
+    v = g if first else momentum * v + g
+    p = p - lr * v
+
+
+def velocity_not_in_place(p, g, v, lr, momentum=0.9, nesterov=False,
+                          first=False):
+    v = g.clone() if first else momentum * v + g
+    p.sub_(lr * v)
+
+
+def adam_without_bias_correction(p, g, m, v, t, lr, beta1=0.9,
+                                 beta2=0.999, eps=1e-8):
+    m.mul_(beta1).add_((1 - beta1) * g)
+    v.mul_(beta2).add_((1 - beta2) * g * g)
+    p.sub_(lr * m / (v.sqrt() + eps))
+
+
+def weights_not_normalised(embeddings, weight):
+    return (F.normalize(embeddings) @ weight.T).clamp(-1, 1)
+
+
+def margin_on_every_class(cos, labels, s, m):
+    return s * torch.cos(torch.acos(cos.clamp(-1, 1)) + m)
+
+
+def arcface_without_fallback(cos, labels, s, m):
+    theta = torch.acos(cos.clamp(-1, 1))
+    target = torch.cos(theta + m)
+    return s * torch.where(F.one_hot(labels, cos.shape[1]).bool(), target,
+                           cos)
+
+
+def fixed_bandwidth(D, perplexity):
+    P = torch.exp(-D / D.mean())
+    P.fill_diagonal_(0)
+    return P / P.sum(1, keepdim=True)
+
+
+def gradient_without_factor_4(P, Y):
+    return SOLUTIONS["kl_gradient"](P, Y) / 4
+
+
+def sigma_is_variance(mean, log_var):
+    return mean + torch.exp(log_var) * torch.randn_like(mean)
+
+
+def kl_summed_over_batch(mean, log_var):
+    return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum()
+
+
+MISTAKES = [
+    ("channel_stats", std_is_variance, "std: "),
+    ("channel_stats", not_scaled, "255 times too large"),
+    ("stratified_split", unstratified, "in validation; it should have"),
+    ("batch_norm", unbiased_batch_norm, "biased standard deviation"),
+    ("dense_features", dense_without_image, "number of channels is off"),
+    ("momentum_step", momentum_not_in_place, "p did not change"),
+    ("momentum_step", velocity_not_in_place, "v did not change at step 1"),
+    ("adam_step", adam_without_bias_correction, "p after step 1"),
+    ("cosine_logits", weights_not_normalised, "directions only"),
+    ("arcface_logits", margin_on_every_class, "other than the target"),
+    ("arcface_logits", arcface_without_fallback, "fallback applies"),
+    ("conditional_probabilities", fixed_bandwidth, "target perplexity"),
+    ("kl_gradient", gradient_without_factor_4, "constant factor"),
+    ("reparameterize", sigma_is_variance, "dz/d(log_var)"),
+    ("kl_divergence", kl_summed_over_batch, "one KL per face"),
+]
+
+
+@pytest.mark.parametrize("name, wrong, says", MISTAKES,
+                         ids=[m[1].__name__ for m in MISTAKES])
+def test_typical_mistakes_fail_and_say_what_differs(name, wrong, says,
+                                                    data_dir, capsys):
+    with pytest.raises(lu.SelfCheckFailed, match=name):
+        lu.self_check(name, wrong, data_dir)
+    out = capsys.readouterr().out
+    assert out.startswith(f"FAIL {name}:") and says in out, out
+    assert "tensor(" not in out  # no values are printed, only differences
+
+
+def test_a_report_never_shows_the_expected_values(data_dir, capsys):
+    cifar = lu.load_dataset("cifar10", n_samples=512, seed=0,
+                            data_dir=data_dir)
+    mean, std = lu.channel_stats(cifar.X)
+    with pytest.raises(lu.SelfCheckFailed):
+        lu.self_check("channel_stats", std_is_variance, data_dir)
+    out = capsys.readouterr().out
+    for value in std.tolist() + mean.tolist():
+        for digits in (2, 3, 4):
+            assert f"{value:.{digits}f}" not in out, (value, out)
+
+
+def test_a_bug_in_the_students_function_is_reported_with_its_line(
+        data_dir, capsys):
+    def crashes(X):
+        return X.mean(dim=(0, 2, 3))  # uint8 has no mean
+
+    with pytest.raises(lu.SelfCheckFailed):
+        lu.self_check("channel_stats", crashes, data_dir)
+    out = capsys.readouterr().out
+    assert "calling it raised RuntimeError" in out
+    assert "return X.mean(dim=(0, 2, 3))" in out
+
+
+def test_a_stub_stops_with_its_own_hint(data_dir):
+    def stub(X):
+        raise NotImplementedError("Exercise 1.1 (channel_stats): a hint")
+
+    with pytest.raises(NotImplementedError, match="a hint"):
+        lu.self_check("channel_stats", stub, data_dir)
+
+
+def test_wrong_arguments_are_explained():
+    with pytest.raises(ValueError, match="Known: channel_stats"):
+        lu.self_check("chanel_stats", std_is_variance)
+    with pytest.raises(TypeError, match="without calling it"):
+        lu.self_check("channel_stats", (0.5, 0.2))
+
+
+def test_compare_names_shape_dtype_and_nonfinite_values():
+    expected = torch.zeros(3, 2, dtype=torch.float64)
+    assert selfcheck.compare("x", expected.clone(), expected, 1e-9) == []
+    assert "shape (2, 3)" in selfcheck.compare("x", torch.zeros(2, 3),
+                                               expected, 1e-9)[0]
+    assert "dtype torch.int64" in selfcheck.compare(
+        "x", torch.zeros(3, 2, dtype=torch.long), expected, 1e-9)[0]
+    bad = expected.clone()
+    bad[1, 0] = math.nan
+    assert "index (1, 0)" in selfcheck.compare("x", bad, expected, 1e-9)[0]
+    off = expected.clone()
+    off[2, 1] = 0.5
+    message = selfcheck.compare("x", off, expected, 1e-3)[0]
+    assert "1 of 6 entries" in message and "(2, 1)" in message
+    assert "of type list" in selfcheck.compare("x", [0.0], expected, 1)[0]
