@@ -1,0 +1,324 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["remove-cell"]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-labs/deep-learning-labs/blob/main/exercises/01_data_exploration.ipynb)
+
+# %% [markdown]
+# # Lab 1: Looking at the data before learning from it
+#
+# Every later lab trains on one of three image datasets. Before any model
+# sees them, we look at them the way a careful experimenter would:
+#
+# 1. **What is in them**: how many images, what shape, which classes, and a
+#    few examples of each class.
+# 2. **Whether the classes are balanced**: a skewed dataset makes accuracy
+#    a misleading number.
+# 3. **What the pixels look like**: their distribution per colour channel.
+# 4. **Normalisation**: the per-channel mean and standard deviation of the
+#    training set, which every later lab uses to centre its inputs.
+# 5. **A validation split**: carved out of the training set, stratified by
+#    class and seeded so everyone gets the same one.
+#
+# The datasets: **MNIST** (handwritten digits, LeCun et al.),
+# **Fashion-MNIST** (photos of clothing, Xiao et al., 2017; a drop-in but
+# harder MNIST) and **CIFAR-10** (small colour photos of ten object
+# classes, Krizhevsky, 2009).
+
+# %% [markdown]
+# **This is the exercise version of the lab.** It has 2 exercises: 1.1
+# `channel_stats`, 1.2 `stratified_split`. Each is a function whose body raises
+# `NotImplementedError` with a hint. Write the body, run its cell, then run the
+# self-check cell under it: the check compares your function with the reference
+# in `lab_utils` on a little real data and says what differs (shape, values,
+# tolerance), never what the answer is. *Run all* stops at the first exercise
+# not done yet; everything else runs as in the solved lab.
+#
+# *Generated from `notebooks/01_data_exploration.py` by `python -m
+# lab_utils.exercises`; instructors edit the lab and regenerate, never this
+# file.*
+
+# %% tags=["parameters"]
+PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0             # one seed for every random choice in this notebook
+DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
+VAL_FRACTION = 0.1   # share of each class held out for validation
+
+# %%
+# Setup: make `lab_utils` importable. In a clone of the repository the
+# notebook uses the package one folder up; anywhere else (Colab) it is
+# installed from GitHub, once, and nothing else is installed.
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
+if Path("../lab_utils/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))
+elif importlib.util.find_spec("lab_utils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    f"git+{REPOSITORY}"], check=True)
+
+# %%
+import lab_utils as lu
+from lab_utils import plots
+
+run = lu.start_lab("01_data_exploration", PROFILE, SEED, DATA_DIR)
+print(run.banner())
+
+# %% [markdown]
+# ## 1. Loading the three datasets
+#
+# `lu.load_dataset` returns the images as one `uint8` tensor of shape
+# `(n, channels, height, width)`, the labels, and the class names. It reads
+# a local copy when there is one (the folder in `LAB_DATA_DIR`) and
+# otherwise downloads with torchvision. Images are decoded once and cached,
+# so the second time is fast, and later labs slice batches straight out of
+# memory instead of decoding files in the training loop.
+
+# %%
+NAMES = ("mnist", "fashion_mnist", "cifar10")
+train = {n: lu.load_dataset(n, "train", data_dir=run.data_dir)
+         for n in NAMES}
+test = {n: lu.load_dataset(n, "test", data_dir=run.data_dir) for n in NAMES}
+
+# %%
+summary = lu.describe(*[part[n] for n in NAMES for part in (train, test)])
+print(summary.to_string(index=False))
+
+# %% [markdown]
+# MNIST and Fashion-MNIST are 28x28 grey images (one channel), 60,000 for
+# training and 10,000 for testing. CIFAR-10 is 32x32 colour (three
+# channels), 50,000 + 10,000. All use the full 0-255 range of a byte.
+#
+# ## 2. What each class looks like
+#
+# One random training image per class. Notice how much easier it is to
+# tell a "1" from a "7" than a "Shirt" from a "T-shirt/top", or a "cat"
+# from a "dog" at 32x32 pixels: that ordering will show up again in the
+# accuracies of later labs.
+
+# %%
+for n in NAMES:
+    plots.show_class_samples(train[n], n_per_class=run.settings[
+        "samples_per_class"], seed=SEED)
+
+# %% [markdown]
+# ## 3. Are the classes balanced?
+#
+# Counting images per class for both splits. When classes are balanced,
+# plain accuracy is a fair summary, and a model that always answers the
+# most common class scores only 10%.
+
+# %%
+for n in NAMES:
+    plots.plot_class_counts(train[n], test[n])
+
+# %%
+counts = plots.class_count_table(*[part[n] for n in NAMES
+                                   for part in (train, test)])
+balance = (counts.groupby(["dataset", "split"])["images"]
+           .agg(["min", "max", "sum"]))
+balance["max / min"] = (balance["max"] / balance["min"]).round(3)
+print(balance.to_string())
+
+# %% [markdown]
+# CIFAR-10 and Fashion-MNIST are perfectly balanced (exactly 6,000 or
+# 5,000 per class). MNIST is not quite: its most common training digit
+# ("1") has about 24% more images than its rarest ("5"). Mild, but it is
+# why a careful split is *stratified*, as in section 6.
+#
+# ## 4. What the pixels look like
+#
+# A histogram of pixel intensities, per channel, from a random sample of
+# pixels (the sample size depends on the profile; the shapes do not). The
+# density axis is logarithmic: on a linear one, the black background of the
+# digits would flatten everything else.
+
+# %%
+for n in NAMES:
+    plots.plot_pixel_distribution(train[n], run.settings[
+        "pixels_per_dataset"], seed=SEED)
+
+# %% [markdown]
+# The digit images are mostly background: a huge spike at 0 (black), a
+# smaller one near 255 for the centres of the strokes, and few values in
+# between (the anti-aliased stroke edges). Fashion-MNIST uses the grey
+# levels in between much more: fabric has texture. CIFAR-10's photos spread
+# over the whole range; red and green peak a little above the middle while
+# blue sits lower (the smallest mean of the three), and every channel piles
+# up at 0 and 255 where the camera saturated. Such different inputs are why
+# each dataset gets its own normalisation constants.
+#
+# ## 5. Normalisation constants
+#
+# Networks train best when inputs are centred near 0 with unit spread. We
+# scale pixels to [0, 1] and compute, **on the training set only**, the
+# mean and standard deviation of each channel. (Using test images here
+# would leak information about the test set into training.) The values
+# computed below are the ones stored in `lu.NORMALIZATION`, which every
+# later lab imports; the table shows they agree.
+
+# %% [markdown]
+# ### Exercise 1.1: per-channel mean and standard deviation
+#
+# Write `channel_stats(X)`: for a `uint8` tensor of images `(n, c, h, w)`,
+# the mean and the standard deviation of each channel, over all images
+# and all pixel positions, after scaling the pixels to [0, 1]. Use the
+# population standard deviation (divide by the number of pixels, not one
+# less). Then run the self-check under it: it compares your function with
+# `lu.channel_stats` on 512 real MNIST and CIFAR-10 images.
+
+# %%
+import torch
+
+
+def channel_stats(X):
+    """X: (n, c, h, w) uint8 images -> (mean, std), each a (c,) float
+    tensor, of the pixel values scaled to [0, 1]."""
+    # Exercise 1.1: write this part, then run the self-check cell below.
+    raise NotImplementedError(
+        "Exercise 1.1 (channel_stats): convert to float64 and divide by 255, "
+        "then reduce over every dimension except the channel one (dim=1).")
+
+
+# %%
+lu.self_check("channel_stats", channel_stats, run.data_dir)
+
+# %% [markdown]
+# On the full training sets, the table uses `lu.channel_stats`: the same
+# numbers, but summed in chunks, so that 50,000 CIFAR-10 images never
+# need a float64 copy (1.2 GB) in memory at once.
+
+# %%
+import pandas as pd
+
+rows = []
+for n in NAMES:
+    mean, std = lu.channel_stats(train[n].X)
+    stored_mean, stored_std = lu.NORMALIZATION[n]
+    rows.append({
+        "dataset": n,
+        "mean": [round(v, 4) for v in mean.tolist()],
+        "std": [round(v, 4) for v in std.tolist()],
+        "matches lu.NORMALIZATION": bool(
+            (mean - torch.tensor(stored_mean)).abs().max() < 5e-4
+            and (std - torch.tensor(stored_std)).abs().max() < 5e-4),
+    })
+print(pd.DataFrame(rows).to_string(index=False))
+
+# %% [markdown]
+# After normalising with these constants, a training batch should have a
+# mean near 0 and a standard deviation near 1 in every channel. A batch
+# from `lu.TensorLoader` (which normalises with `lu.NORMALIZATION` by
+# default) confirms it:
+
+# %%
+for n in NAMES:
+    loader = lu.TensorLoader(train[n], batch_size=4096, shuffle=True,
+                             seed=SEED)
+    X, y = next(iter(loader))
+    print(f"{n:>13}: batch {tuple(X.shape)}, per-channel mean "
+          f"{[round(v, 2) + 0.0 for v in X.mean(dim=(0, 2, 3)).tolist()]}"
+          f", std {[round(v, 2) for v in X.std(dim=(0, 2, 3)).tolist()]}")
+
+
+# %% [markdown]
+# ## 6. A stratified, seeded validation split
+#
+# Choosing hyper-parameters on the test set would make its accuracy an
+# optimistic lie, so later labs hold out part of the *training* set for
+# validation. `lu.train_val_split` holds out the same fraction of every
+# class (stratified), so both parts keep the class balance, and it is
+# seeded, so everyone gets the same split.
+
+# %% [markdown]
+# ### Exercise 1.2: a stratified, seeded split
+#
+# Write `stratified_split(y, val_fraction, seed)`: given the labels `y`
+# (a 1-D tensor of class indices), return `(train_idx, val_idx)`, two 1-D
+# tensors of indices into `y`. Every image goes to exactly one part, each
+# class puts `round(n_class * val_fraction)` of its images into
+# validation, chosen at random, and the same seed always gives the same
+# split. The self-check runs it on the labels of 2,000 real MNIST images
+# (whose classes are not balanced).
+
+# %%
+def stratified_split(y, val_fraction, seed):
+    """y: (n,) class indices -> (train_idx, val_idx), 1-D index tensors;
+    each class sends round(n_class * val_fraction) images to validation."""
+    # Exercise 1.2: write this part, then run the self-check cell below.
+    raise NotImplementedError(
+        "Exercise 1.2 (stratified_split): for each class, shuffle its "
+        "indices with torch.randperm and a torch.Generator seeded with "
+        "`seed`, and cut off the first part.")
+
+
+# %%
+lu.self_check("stratified_split", stratified_split, run.data_dir)
+
+# %% [markdown]
+# The library's `lu.train_val_split` does the same on a whole dataset and
+# returns the two parts:
+
+# %%
+splits = {n: lu.train_val_split(train[n], VAL_FRACTION, seed=SEED)
+          for n in NAMES}
+for n in NAMES:
+    plots.plot_split_balance(*splits[n])
+
+# %%
+for n in NAMES:
+    tr, va = splits[n]
+    share = (100 * tr.class_counts() / len(tr)
+             - 100 * va.class_counts() / len(va))
+    print(f"{n:>13}: {len(tr):,} train / {len(va):,} validation; largest "
+          f"class-share difference {abs(share).max():.2f} percentage points")
+
+# %% [markdown]
+# Each class's share differs by at most a few hundredths of a percentage
+# point between the two parts (the rounding of one image). A plain random
+# split would differ by several tenths on MNIST's smaller validation
+# classes.
+#
+# ## 7. Augmentation, batched
+#
+# Later labs augment training images: random crops and flips for CIFAR-10,
+# for instance. `lu.Augment` does it on whole batches of tensors (on the
+# GPU when there is one), so augmentation costs almost nothing. Here are
+# eight random CIFAR-10 images, and the same images after a padded random
+# crop and a random horizontal flip:
+
+# %%
+augment = lu.Augment(crop_padding=4, hflip=True)
+generator = torch.Generator().manual_seed(SEED)
+pick = torch.randperm(len(train["cifar10"]), generator=generator)[:8]
+images = train["cifar10"].X[pick].float() / 255
+plots.show_image_rows({"original": images,
+                       "crop + flip": augment(images, generator)},
+                      title="CIFAR-10: batched augmentation")
+
+# %% [markdown]
+# ## What to take away
+#
+# - Look at the data first: its shape, classes, balance and pixel range
+#   decide the model's input layer, the loss and the metric.
+# - Normalisation constants come from the training set only.
+# - A validation split is stratified and seeded; the test set is touched
+#   once, at the very end.
+
+# %%
+print(run.finish())

@@ -1,0 +1,334 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["remove-cell"]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/deep-learning-labs/deep-learning-labs/blob/main/exercises/05_fashion_pca_tsne.ipynb)
+
+# %% [markdown]
+# # Lab 5: What a Fashion-MNIST CNN learned, seen with PCA and t-SNE
+#
+# A past report trained "FashionNet" (four conv blocks, 1 -> 16 -> 32 ->
+# 64 -> 128 channels, then FC 512 -> 256 -> 128 -> 10, batch norm
+# throughout) on 32x32 Fashion-MNIST to **92% test accuracy**, then wrote
+# its own PCA and t-SNE in NumPy to look at the network's features in 2-D.
+# Its t-SNE looped over points in Python, so it could not go past a few
+# thousand points.
+#
+# Here both algorithms are written with tensor operations only, in
+# `lab_utils.manifold` (no scikit-learn inside; the tests compare them
+# with scikit-learn):
+#
+# - **PCA** by the SVD of the centred data, with a fixed sign convention.
+# - **Exact t-SNE**, fully vectorised: no loop over points, so it runs
+#   thousands of points in seconds on a CPU and more on a GPU.
+
+# %% [markdown]
+# **This is the exercise version of the lab.** It has 2 exercises: 5.1
+# `conditional_probabilities`, 5.2 `kl_gradient`. Each is a function whose body
+# raises `NotImplementedError` with a hint. Write the body, run its cell, then
+# run the self-check cell under it: the check compares your function with the
+# reference in `lab_utils` on a little real data and says what differs (shape,
+# values, tolerance), never what the answer is. *Run all* stops at the first
+# exercise not done yet; everything else runs as in the solved lab.
+#
+# *Generated from `notebooks/05_fashion_pca_tsne.py` by `python -m
+# lab_utils.exercises`; instructors edit the lab and regenerate, never this
+# file.*
+
+# %% tags=["parameters"]
+PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0             # seed of subsets, splits, training and t-SNE
+DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
+PERPLEXITY = 30.0    # t-SNE's effective number of neighbours
+
+# %%
+# Setup: make `lab_utils` importable. In a clone of the repository the
+# notebook uses the package one folder up; anywhere else (Colab) it is
+# installed from GitHub, once, and nothing else is installed.
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
+if Path("../lab_utils/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))
+elif importlib.util.find_spec("lab_utils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    f"git+{REPOSITORY}"], check=True)
+
+# %%
+import torch
+
+import lab_utils as lu
+from lab_utils import plots
+
+run = lu.start_lab("05_fashion_pca_tsne", PROFILE, SEED, DATA_DIR)
+s = run.settings
+print(run.banner())
+
+# %% [markdown]
+# ## 1. FashionNet
+#
+# The report resized images to 32x32; FashionNet here also takes the
+# original 28x28 images and pads them with two black pixels per side,
+# which is what the background is anyway.
+
+# %%
+net = lu.FashionNet()
+print(f"FashionNet: {lu.count_parameters(net):,} parameters")
+print(lu.summarize(net, (1, 28, 28)).to_string(index=False))
+
+# %%
+train, val, test = lu.load_splits("fashion_mnist", s["n_train"], s["n_val"],
+                                  s["n_test"], SEED, data_dir=run.data_dir)
+lu.seed_everything(SEED)
+model = lu.FashionNet()
+history = lu.fit(
+    model, lu.TensorLoader(train, 128, shuffle=True, seed=SEED,
+                           augment=lu.Augment(hflip=True),
+                           device=run.device),
+    lu.TensorLoader(val, 1000, device=run.device), epochs=s["epochs"],
+    lr=1e-3, callbacks=[lu.EarlyStopping("val_acc", s["patience"])],
+    device=run.device)
+test_loader = lu.TensorLoader(test, 1000, device=run.device)
+test_acc = lu.evaluate(model, test_loader)["acc"]
+print(f"FashionNet: test accuracy {test_acc:.2%} on {len(test):,} images "
+      f"after {len(history)} epochs ({run.profile} profile; the report: "
+      f"92%, on all 60,000 training images)")
+
+# %%
+logits, y = lu.predict(model, test_loader)
+plots.plot_confusion_matrix(lu.confusion_matrix(y, logits.argmax(1), 10),
+                            test.classes, title=f"FashionNet on "
+                            f"{len(test):,} test images: {test_acc:.1%}");
+
+# %% [markdown]
+# The mistakes are where a person would make them: shirts, T-shirts,
+# pullovers and coats (all upper-body garments with similar outlines), and
+# among the shoes. Keep this in mind for the pictures below.
+#
+# ## 2. PCA of the raw pixels
+#
+# PCA finds the orthogonal directions along which the data varies most.
+# With $X$ the centred data ($n$ images x 784 pixels), its SVD
+# $X = U S V^\top$ gives them directly: the rows of $V^\top$ are the
+# principal components, and $S^2/(n-1)$ their variances.
+#
+# *Why the SVD and not the eigenvectors of the covariance $X^\top X$?*
+# Forming $X^\top X$ squares the condition number: a component with a
+# thousand times less spread than the first has a million times smaller
+# eigenvalue, and in floating point its eigenvector drowns in rounding
+# error. The SVD works on $X$ itself and keeps those small components
+# accurate. It is also no slower for tall data.
+#
+# The sign of each component is arbitrary (both $v$ and $-v$ are
+# eigenvectors), so `lu.PCA` flips each to make its largest entry
+# positive: the same data always gives the same picture.
+
+# %%
+pixels = lu.balanced_subset(train, s["pca_images"], SEED)
+X = pixels.X.flatten(1).double() / 255.0
+pca = lu.PCA(50).fit(X)
+plots.plot_explained_variance(pca.explained_variance_ratio_,
+                              title=f"PCA of {len(X):,} Fashion-MNIST "
+                              f"images (raw pixels)");
+
+# %%
+Z = pca.transform(X)
+plots.plot_embeddings({"raw pixels, first two components":
+                       (Z[:, :2], pixels.y)}, train.classes, axis="PC");
+
+# %% [markdown]
+# Reconstructions from the first $k$ components,
+# $\hat x = \bar x + \sum_{i \le k} z_i v_i$: a handful already gives the
+# garment type, and fine detail (patterns, logos) needs many more.
+
+# %%
+rows = {"original": X[:8].view(-1, 1, 28, 28)}
+for k in (2, 10, 50):
+    part = lu.PCA(k).fit(X)
+    rows[f"k = {k}"] = part.inverse_transform(part.transform(X[:8])).view(
+        -1, 1, 28, 28).clamp(0, 1)
+plots.show_image_rows({name: images.float() for name, images in
+                       rows.items()},
+                      title="PCA reconstructions with k components");
+
+# %% [markdown]
+# ## 3. The network's features: PCA against t-SNE
+#
+# The input of FashionNet's last layer, the 128 numbers the classifier
+# reads, for test images. PCA keeps the directions of largest variance:
+# a faithful but crowded linear shadow. t-SNE instead keeps
+# **neighbourhoods**:
+#
+# 1. In the original space, each point $i$ gets a Gaussian over the other
+#    points, with its own width $\sigma_i$ found by binary search so that
+#    its **perplexity** (roughly, its number of effective neighbours)
+#    equals the target: dense regions get narrow Gaussians, sparse ones
+#    wide. All points are searched at once, as tensor operations.
+# 2. The conditional probabilities are symmetrised into joint ones,
+#    $p_{ij} = (p_{j|i} + p_{i|j}) / 2n$.
+# 3. In 2-D, similarities use a heavy-tailed Student-t kernel,
+#    $q_{ij} \propto (1 + \lVert y_i - y_j\rVert^2)^{-1}$, so moderately
+#    distant points can be placed far apart without penalty: clusters get
+#    room.
+# 4. Gradient descent moves the points to minimise
+#    $\mathrm{KL}(P\,\Vert\,Q)$: first with $P$ exaggerated 12x (clusters
+#    form and move as a whole), with momentum and per-point adaptive gains.
+
+# %% [markdown]
+# ### Exercise 5.1: the perplexity binary search
+#
+# Write `conditional_probabilities(D, perplexity)` for step 1. `D` is the
+# `(n, n)` matrix of squared distances. Row $i$ of the result holds
+# $p_{j|i} \propto \exp(-\beta_i D_{ij})$ for $j \ne i$ (and
+# $p_{i|i} = 0$), normalised to sum to 1, with $\beta_i = 1/2\sigma_i^2$
+# chosen so that the row's entropy $H_i = -\sum_j p_{j|i}\log p_{j|i}$
+# equals $\log(\text{perplexity})$. $H_i$ falls as $\beta_i$ grows, so
+# a binary search finds it: keep a lower and an upper bound on $\beta_i$
+# (start at 0 and infinity, doubling $\beta_i$ while there is no upper
+# bound) and halve the interval until $H_i$ is within `tol`. One row at
+# a time is fine here. The self-check uses the squared distances of 300
+# real Fashion-MNIST images, at perplexities 5 and 30, and checks each
+# row's perplexity as well as the values.
+
+# %%
+import math
+
+import torch
+
+
+def conditional_probabilities(D, perplexity, tol=1e-5, max_steps=100):
+    """D: (n, n) squared distances -> P (n, n), row i holding p_{j|i},
+    with perplexity exp(H_i) equal to ``perplexity`` in every row."""
+    target = math.log(perplexity)
+    P = torch.zeros_like(D)
+    for i in range(len(D)):
+        # Fill row i of P; P[i, i] stays 0.
+        # Exercise 5.1: write this part, then run the self-check cell below.
+        raise NotImplementedError(
+            "Exercise 5.1 (conditional_probabilities): take row i without "
+            "its diagonal entry; for a given beta, p = exp(-beta * d) / sum, "
+            "H = -sum(p log p); raise beta while H is above the target, "
+            "lower it while below.")
+    return P
+
+
+# %%
+lu.self_check("conditional_probabilities", conditional_probabilities,
+              run.data_dir)
+
+
+# %% [markdown]
+# ### Exercise 5.2: the gradient of t-SNE's objective
+#
+# Write `kl_gradient(P, Y)` for step 4: the gradient of
+# $\mathrm{KL}(P\,\Vert\,Q)$ with respect to the 2-D positions `Y`
+# `(n, 2)`, given the joint probabilities `P` `(n, n)`. With the kernel
+# $w_{ij} = (1 + \lVert y_i - y_j\rVert^2)^{-1}$ (and $w_{ii} = 0$) and
+# $q_{ij} = w_{ij} / \sum_{k \ne l} w_{kl}$, it is (van der Maaten and
+# Hinton, 2008, equation 5)
+#
+# $$\frac{\partial\,\mathrm{KL}}{\partial y_i} = 4 \sum_j (p_{ij} -
+# q_{ij})\, w_{ij}\, (y_i - y_j).$$
+#
+# The self-check compares it with `lu.kl_gradient` for the joint
+# probabilities of 200 real Fashion-MNIST images, from a tiny random
+# start and from a spread-out layout.
+
+# %%
+def kl_gradient(P, Y):
+    """P: (n, n) joint probabilities, Y: (n, 2) -> dKL/dY, (n, 2)."""
+    # Exercise 5.2: write this part, then run the self-check cell below.
+    raise NotImplementedError(
+        "Exercise 5.2 (kl_gradient): the differences y_i - y_j of all pairs "
+        "at once are Y[:, None, :] - Y[None, :, :], shape (n, n, 2).")
+
+
+# %%
+lu.self_check("kl_gradient", kl_gradient, run.data_dir)
+
+# %% [markdown]
+# `lu.TSNE` does all four steps, with the binary search vectorised over
+# all rows at once and the gradient computed in place in reused buffers
+# (which is what makes it five times faster than scikit-learn's exact
+# method here). On the network's features:
+
+# %%
+probe = lu.balanced_subset(test, s["tsne_points"], SEED)
+features, labels = lu.extract_features(
+    model, lu.TensorLoader(probe, 1000, device=run.device), "hidden")
+learned = lu.TSNE(perplexity=PERPLEXITY, n_iter=s["tsne_iter"],
+                  seed=SEED).fit(features)
+plots.plot_embeddings({"PCA (first two components)":
+                       (lu.pca(features, 2), labels),
+                       f"t-SNE (perplexity {PERPLEXITY:g})":
+                       (learned.embedding_, labels)},
+                      test.classes, axis="coordinate",
+                      title=f"FashionNet features of {len(probe):,} test "
+                      f"images");
+
+# %%
+plots.plot_kl_history({f"perplexity {PERPLEXITY:g}":
+                       learned.kl_history_},
+                      title="t-SNE's objective during optimisation");
+
+# %% [markdown]
+# ## 4. Perplexity
+#
+# Perplexity sets how many neighbours each point tries to keep. Small
+# values preserve very local structure and fragment clusters; large values
+# blend them toward the global layout.
+
+# %%
+panels = {}
+for perplexity in (5.0, 30.0, 100.0):
+    if perplexity >= len(features) - 1:
+        continue  # too few points for this perplexity (smoke profile)
+    Y = lu.tsne(features, perplexity=perplexity, n_iter=s["tsne_iter"],
+                seed=SEED)
+    panels[f"perplexity {perplexity:g}"] = (Y, labels)
+plots.plot_embeddings(panels, test.classes, title="The same features, "
+                      "three perplexities");
+
+# %% [markdown]
+# ## 5. The images themselves, at their t-SNE positions
+
+# %%
+plots.plot_thumbnails(learned.embedding_, probe.X, labels, test.classes,
+                      n_shown=s["thumbnails"], seed=SEED,
+                      title="Test images placed by t-SNE of FashionNet's "
+                      "features");
+
+# %% [markdown]
+# ## What t-SNE distances do and do not mean
+#
+# - **Clusters mean something**: points close together in the map were
+#   neighbours in the feature space. Trousers, bags and the three kinds of
+#   shoes form clean islands; shirts, T-shirts, pullovers and coats touch,
+#   exactly where the confusion matrix shows the network's mistakes.
+# - **Distances between clusters mostly do not**: the Student-t kernel
+#   lets moderately distant groups drift apart, so the gap between two
+#   islands says little about how different they are.
+# - **Cluster sizes do not**: each point's Gaussian adapts to its local
+#   density, so a tight cluster and a spread one can come out the same
+#   size.
+# - **Run it more than once**, with a few perplexities, before reading a
+#   structure into it; PCA, which is linear and deterministic, is the
+#   sober second opinion.
+
+# %%
+print(run.finish())
