@@ -2,6 +2,7 @@
 from the root configuration, and shows every lab with its figures."""
 from pathlib import Path
 
+import jupytext
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def test_every_lab_is_in_the_table_of_contents():
     labs = {f"notebooks/{p.stem}"
             for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")}
     assert labs <= files
-    assert "references" in files
+    assert "references" in files and "instructors" in files
     assert len([f for f in files if f.startswith("pitfalls/")]) == 6
 
 
@@ -36,3 +37,30 @@ def test_book_pages_show_the_committed_figures(built_book):
             assert (built_book / "notebooks" / src).resolve().is_file(), src
     refs = (built_book / "references.html").read_text()
     assert "additive angular margin" in refs.lower() and "Krizhevsky" in refs
+
+
+def test_only_solution_cells_are_folded_away():
+    for source in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        for cell in jupytext.read(source).cells:
+            hidden = "hide-input" in cell.metadata.get("tags", [])
+            solution = "# BEGIN SOLUTION" in cell.source
+            assert hidden == solution, (
+                f"{source.name}: a cell with a solution must be tagged "
+                f"hide-input, and no other cell (the book labels those "
+                f"folds 'Show solution'):\n{cell.source[:200]}")
+
+
+def test_lab_pages_fold_each_solution_and_show_its_check(built_book):
+    for source in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        page = (built_book / "notebooks" / f"{source.stem}.html").read_text()
+        n_solutions = source.read_text().count("# BEGIN SOLUTION")
+        folds = page.split('<details class="admonition hide above-input">')
+        assert len(folds) - 1 == n_solutions >= 2, source.stem
+        for fold in folds[1:]:
+            assert "Show solution" in fold.split("</summary>")[0]
+            assert "BEGIN SOLUTION" in fold.split("</details>")[0]
+        assert page.count("PASS ") >= n_solutions, (
+            f"{source.stem}: the committed outputs lack the self-checks' "
+            f"PASS lines; re-run the lab")
+    instructors = (built_book / "instructors.html").read_text()
+    assert "For instructors" in instructors and "Show solution" in instructors

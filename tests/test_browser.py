@@ -122,3 +122,22 @@ def test_screenshot_of_a_lab_page(browser, site):
     path = SCREENSHOTS / f"{LABS[0]}.png"
     assert browser.save_screenshot(str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_solutions_are_folded_until_asked_for(browser, site):
+    for lab in LABS:
+        load(browser, f"{site}/notebooks/{lab}.html")
+        folds = browser.find_elements("css selector",
+                                      "details.hide.above-input")
+        assert len(folds) >= 2, f"{lab}: {len(folds)} folded solutions"
+        for fold in folds:
+            code = fold.find_element("css selector", ".cell_input")
+            assert fold.get_attribute("open") is None
+            assert not code.is_displayed(), f"{lab}: a solution is visible"
+            summary = fold.find_element("tag name", "summary")
+            assert "Show solution" in summary.text
+        summary = folds[0].find_element("tag name", "summary")
+        browser.execute_script("arguments[0].scrollIntoView()", summary)
+        summary.click()
+        code = folds[0].find_element("css selector", ".cell_input")
+        assert code.is_displayed() and "BEGIN SOLUTION" in code.text
