@@ -259,7 +259,8 @@ for n in NAMES:
 # %%
 def stratified_split(y, val_fraction, seed):
     """y: (n,) class indices -> (train_idx, val_idx), 1-D index tensors;
-    each class sends round(n_class * val_fraction) images to validation."""
+    each class sends round(n_class * val_fraction) of its images to
+    validation."""
     # Exercise 1.2: write this part, then run the self-check cell below.
     raise NotImplementedError(
         "Exercise 1.2 (stratified_split): for each class, shuffle its "

@@ -195,7 +195,7 @@ def dense_features(model, X):
     # Exercise 2.2: write this part, then run the self-check cell below.
     raise NotImplementedError(
         "Exercise 2.2 (dense_features): loop over zip(model.convs, "
-        "model.norms); torch.cat(maps, dim=1) is each conv's input; keep "
+        "model.norms); each conv's input is torch.cat(maps, dim=1); keep "
         "every map at the current resolution.")
 
 

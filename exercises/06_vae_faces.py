@@ -145,8 +145,9 @@ def reparameterize(mean, log_var):
     N(mean, exp(log_var)) through which gradients flow."""
     # Exercise 6.1: write this part, then run the self-check cell below.
     raise NotImplementedError(
-        "Exercise 6.1 (reparameterize): sigma = exp(log_var / 2); the noise "
-        "comes from torch.randn_like(mean).")
+        "Exercise 6.1 (reparameterize): get sigma from log_var (the log of "
+        "the variance, not of sigma); the noise is standard normal, with the "
+        "shape of mean.")
 
 
 # %%

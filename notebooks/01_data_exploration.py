@@ -247,7 +247,8 @@ for n in NAMES:
 # %% tags=["hide-input"]
 def stratified_split(y, val_fraction, seed):
     """y: (n,) class indices -> (train_idx, val_idx), 1-D index tensors;
-    each class sends round(n_class * val_fraction) images to validation."""
+    each class sends round(n_class * val_fraction) of its images to
+    validation."""
     # BEGIN SOLUTION
     # hint: for each class, shuffle its indices with torch.randperm and a
     # torch.Generator seeded with `seed`, and cut off the first part.

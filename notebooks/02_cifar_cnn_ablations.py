@@ -181,8 +181,8 @@ def dense_features(model, X):
     """X: (n, 3, 32, 32) -> the concatenated maps (n, channels, 4, 4) of
     a ThreeConvNet built with dense=True."""
     # BEGIN SOLUTION
-    # hint: loop over zip(model.convs, model.norms); torch.cat(maps, dim=1)
-    # is each conv's input; keep every map at the current resolution.
+    # hint: loop over zip(model.convs, model.norms); each conv's input is
+    # torch.cat(maps, dim=1); keep every map at the current resolution.
     maps = [X]
     for conv, norm in zip(model.convs, model.norms):
         new = model.pool(torch.relu(norm(conv(torch.cat(maps, dim=1)))))

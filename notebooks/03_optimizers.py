@@ -136,8 +136,9 @@ def momentum_step(p, g, v, lr, momentum=0.9, nesterov=False, first=False):
     """Update p and the velocity v in place for one step of SGD with
     (optionally Nesterov) momentum."""
     # BEGIN SOLUTION
-    # hint: v.copy_(g) on the first step, else v.mul_(momentum).add_(g);
-    # then p.sub_(...) with v, or with g + momentum * v for Nesterov.
+    # hint: update v in place first (on the first step it is simply g),
+    # then move p against v; Nesterov's step looks one momentum step
+    # further ahead.
     if first:
         v.copy_(g)
     else:
@@ -179,11 +180,11 @@ def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
 lu.self_check("adam_step", adam_step, run.data_dir)
 
 # %% [markdown]
-# `lu.HandWrittenOptimizer` applies the library's rules to a model. Trained side
-# by side with `torch.optim` from the same weights on the same real CIFAR-10
-# batches (in float64, so rounding stays negligible), the weights agree to
-# about machine precision after 20 steps, while each moved by far more:
-# the formulas are the ones PyTorch implements.
+# `lu.HandWrittenOptimizer` applies the library's rules to a model.
+# Trained side by side with `torch.optim` from the same weights on the same
+# real CIFAR-10 batches (in float64, so rounding stays negligible), the
+# weights agree to about machine precision after 20 steps, while each moved
+# by far more: the formulas are the ones PyTorch implements.
 
 # %%
 check_data = lu.load_dataset("cifar10", n_samples=256, seed=SEED,

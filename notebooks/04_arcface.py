@@ -163,7 +163,8 @@ def arcface_logits(cos, labels, s, m):
     sin = (1 - cos.square()).clamp(min=0).sqrt()
     with_margin = cos * math.cos(m) - sin * math.sin(m)
     fallback = cos - m * math.sin(m)
-    target = torch.where(cos > math.cos(math.pi - m), with_margin, fallback)
+    past_pi = cos <= math.cos(math.pi - m)  # theta + m would pass pi
+    target = torch.where(past_pi, fallback, with_margin)
     is_target = F.one_hot(labels, cos.shape[1]).bool()
     return s * torch.where(is_target, target, cos)
     # END SOLUTION

@@ -210,7 +210,9 @@ def conditional_probabilities(D, perplexity, tol=1e-5, max_steps=100):
         # p = exp(-beta * d) / sum, H = -sum(p log p); raise beta while H
         # is above the target, lower it while below.
         d = torch.cat([D[i, :i], D[i, i + 1:]])
-        d = d - d.min()  # same p after normalising; exp() cannot underflow
+        # Shifting by the smallest distance leaves p unchanged after
+        # normalising, and keeps exp() from underflowing to all zeros.
+        d = d - d.min()
         low, high, beta = 0.0, math.inf, 1.0
         for _ in range(max_steps):
             p = torch.exp(-beta * d)
@@ -218,7 +220,7 @@ def conditional_probabilities(D, perplexity, tol=1e-5, max_steps=100):
             entropy = -(p * p.clamp_min(1e-300).log()).sum()
             if abs(entropy - target) < tol:
                 break
-            if entropy > target:  # too many neighbours: narrow the Gaussian
+            if entropy > target:  # too many neighbours: narrower Gaussian
                 low = beta
                 beta = beta * 2 if math.isinf(high) else (low + high) / 2
             else:

@@ -131,8 +131,8 @@ def reparameterize(mean, log_var):
     """mean, log_var: (n, latent) -> a sample z (n, latent) of
     N(mean, exp(log_var)) through which gradients flow."""
     # BEGIN SOLUTION
-    # hint: sigma = exp(log_var / 2); the noise comes from
-    # torch.randn_like(mean).
+    # hint: get sigma from log_var (the log of the variance, not of
+    # sigma); the noise is standard normal, with the shape of mean.
     sigma = torch.exp(0.5 * log_var)
     return mean + sigma * torch.randn_like(mean)
     # END SOLUTION
@@ -157,7 +157,8 @@ def kl_divergence(mean, log_var):
     # BEGIN SOLUTION
     # hint: sigma^2 is exp(log_var); sum over dim=1 only, one number per
     # face.
-    return -0.5 * (1 + log_var - mean.square() - log_var.exp()).sum(dim=1)
+    terms = 1 + log_var - mean.square() - log_var.exp()
+    return -0.5 * terms.sum(dim=1)
     # END SOLUTION
 
 
