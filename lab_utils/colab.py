@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for path in changed:
         print(f"{'out of date' if args.check else 'updated'}: {path}")
+    if changed and not args.check:
+        print("exercises/ is generated from these: run `python -m "
+              "lab_utils.exercises` to update it.")
     return 1 if args.check and changed else 0
 
 

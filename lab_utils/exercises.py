@@ -253,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                       "exercises/.", file=sys.stderr)
             return 1 if out_of_date else 0
         files, labs = generate(args.root)
+    except ImportError as err:
+        print(f"error: {err.name} is needed to generate the exercises: "
+              f"python3 -m pip install -r requirements.txt", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

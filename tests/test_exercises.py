@@ -38,6 +38,11 @@ def test_every_lab_has_two_to_four_exercises_with_a_check(lab):
     found = FOUND[lab.stem]
     assert 2 <= len(found) <= 4, f"{lab.stem}: {len(found)} exercises"
     text = lab.read_text()
+    checks = [c for c in jupytext.read(lab).cells if "self_check(" in
+              c.source]
+    assert len(checks) == len(found)
+    for cell in checks:  # CI compares their PASS lines in the solved lab
+        assert "nbval-check-output" in cell.metadata.get("tags", [])
     for exercise in found:
         assert exercise.name in CHECKS, f"no self-check for {exercise.name}"
         assert len(exercise.hint) > 20, exercise
