@@ -140,4 +140,10 @@ def test_solutions_are_folded_until_asked_for(browser, site):
         browser.execute_script("arguments[0].scrollIntoView()", summary)
         summary.click()
         code = folds[0].find_element("css selector", ".cell_input")
-        assert code.is_displayed() and "BEGIN SOLUTION" in code.text
+        for _ in range(50):  # the theme's script opens it, with animation
+            if code.is_displayed() and "BEGIN SOLUTION" in code.text:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"{lab}: clicking 'Show solution' did "
+                                 f"not show the solution")
