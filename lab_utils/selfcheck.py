@@ -294,30 +294,30 @@ def _compare_steps(fn, reference, state_names, options, data_dir,
     """Run ``fn`` and ``reference`` step by step from identical inputs;
     report the first step where p or a state tensor differs."""
     p, gradients = _gradient_sequence(data_dir)
-    ref_p, ref_state = p.clone(), [torch.zeros_like(p) for _ in state_names]
+    ref_p, ref_state = p, [torch.zeros_like(p) for _ in state_names]
     for step, g in enumerate(gradients, start=1):
         mine_p = ref_p.clone()
         mine_state = [s.clone() for s in ref_state]
-        start_state = [s.clone() for s in ref_state]
         extra = {"t": step} if t_arg else {"first": step == 1}
         args = (mine_p, g.clone(), *mine_state)
         _, problems = _call(fn, *args, **extra, **options)
         if problems:
             return problems
-        reference(ref_p, g, *ref_state, **extra, **options)
-        if step == 1 and torch.equal(mine_p, p):
+        # Until the reference takes its step, ref_p and ref_state still
+        # hold this step's inputs: anything equal to them was not updated.
+        if torch.equal(mine_p, ref_p):
             return ["p did not change: update p and the state tensors in "
                     "place (p.sub_(...), v.mul_(...).add_(...)); a new "
                     "tensor assigned to a name is lost when the function "
                     "returns."]
-        problems = []
-        for label, got, before in zip(state_names, mine_state, start_state):
-            if torch.equal(got, before):
-                problems.append(f"{label} did not change at step {step}: "
-                                f"update the state in place too "
-                                f"({label}.mul_(...).add_(...)).")
+        problems = [f"{label} did not change at step {step}: update the "
+                    f"state in place too ({label}.mul_(...).add_(...))."
+                    for label, got, before in zip(state_names, mine_state,
+                                                  ref_state)
+                    if torch.equal(got, before)]
         if problems:
             return problems
+        reference(ref_p, g, *ref_state, **extra, **options)
         for label, got, expected in zip(state_names, mine_state, ref_state):
             problems += compare(f"{label} after step {step}", got, expected,
                                 atol=1e-12, rtol=1e-9)
