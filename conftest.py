@@ -1,5 +1,6 @@
 """Test-wide defaults: notebooks run in the smoke profile without progress
 bars unless the caller's environment says otherwise."""
+
 import os
 
 os.environ.setdefault("LAB_PROFILE", "smoke")

@@ -16,6 +16,7 @@ Same model, batch size, optimizer (Adam) and images; prints images/second
 and the ratio. Runs on CUDA when available (then with AMP and
 channels_last, as lab_utils.fit does), else on the CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,16 +43,21 @@ class PILImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return (self.transform(Image.fromarray(self.images[i])),
-                int(self.labels[i]))
+        return (
+            self.transform(Image.fromarray(self.images[i])),
+            int(self.labels[i]),
+        )
 
 
 def train_epoch(model, batches, device, amp: bool) -> tuple[int, float]:
     """One epoch over ``batches``; returns (images, seconds)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    fmt = torch.channels_last if device.type == "cuda" else \
-        torch.contiguous_format
+    fmt = (
+        torch.channels_last
+        if device.type == "cuda"
+        else torch.contiguous_format
+    )
     n = 0
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -59,8 +65,7 @@ def train_epoch(model, batches, device, amp: bool) -> tuple[int, float]:
     for X, y in batches:
         X = X.to(device, non_blocking=True).contiguous(memory_format=fmt)
         y = y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16,
-                            enabled=amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = F.cross_entropy(model(X), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -73,17 +78,23 @@ def train_epoch(model, batches, device, amp: bool) -> tuple[int, float]:
 
 def make_model(preset, device):
     lu.seed_everything(0)
-    fmt = torch.channels_last if device.type == "cuda" else \
-        torch.contiguous_format
-    return lu.ThreeConvNet(lu.PRESETS[preset]).to(device,
-                                                  memory_format=fmt)
+    fmt = (
+        torch.channels_last
+        if device.type == "cuda"
+        else torch.contiguous_format
+    )
+    return lu.ThreeConvNet(lu.PRESETS[preset]).to(device, memory_format=fmt)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-images", type=int, default=None,
-                        help="training images per epoch (default: 4096 on "
-                             "CPU, all 50,000 on CUDA)")
+    parser.add_argument(
+        "--n-images",
+        type=int,
+        default=None,
+        help="training images per epoch (default: 4096 on "
+        "CPU, all 50,000 on CUDA)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=["small", "wide"])
     args = parser.parse_args()
@@ -96,49 +107,72 @@ def main() -> None:
     except lu.DatasetNotFoundError as err:
         raise SystemExit(f"error: {err}") from None
     mean, std = lu.NORMALIZATION["cifar10"]
-    pil_transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
-        transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-        transforms.Normalize(mean, std)])
-    print(f"device {device} | {len(data):,} CIFAR-10 images | batch "
-          f"{args.batch_size} | torch {torch.__version__} | "
-          f"{torch.get_num_threads()} CPU threads")
+    pil_transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+    print(
+        f"device {device} | {len(data):,} CIFAR-10 images | batch "
+        f"{args.batch_size} | torch {torch.__version__} | "
+        f"{torch.get_num_threads()} CPU threads"
+    )
 
     rows = []
     for preset in args.models:
         # Warm-up (kernel selection, allocator), not timed.
-        warm = lu.TensorLoader(lu.balanced_subset(data, 512), 64,
-                               device=device)
+        warm = lu.TensorLoader(
+            lu.balanced_subset(data, 512), 64, device=device
+        )
         train_epoch(make_model(preset, device), warm, device, amp)
 
-        ours = lu.TensorLoader(data, args.batch_size, shuffle=True,
-                               augment=lu.get_augment("crop+flip"),
-                               device=device, seed=0)
-        count, seconds = train_epoch(make_model(preset, device), ours,
-                                     device, amp)
+        ours = lu.TensorLoader(
+            data,
+            args.batch_size,
+            shuffle=True,
+            augment=lu.get_augment("crop+flip"),
+            device=device,
+            seed=0,
+        )
+        count, seconds = train_epoch(
+            make_model(preset, device), ours, device, amp
+        )
         ours_rate = count / seconds
         theirs_rate = 0.0
         for workers in (0, 2):
-            loader = DataLoader(PILImages(data, pil_transform),
-                                batch_size=args.batch_size, shuffle=True,
-                                num_workers=workers,
-                                pin_memory=device.type == "cuda",
-                                persistent_workers=False)
-            count, seconds = train_epoch(make_model(preset, device), loader,
-                                         device, amp)
+            loader = DataLoader(
+                PILImages(data, pil_transform),
+                batch_size=args.batch_size,
+                shuffle=True,
+                num_workers=workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=False,
+            )
+            count, seconds = train_epoch(
+                make_model(preset, device), loader, device, amp
+            )
             rate = count / seconds
-            print(f"  {preset}: DataLoader+PIL, num_workers={workers}: "
-                  f"{rate:,.0f} images/s")
+            print(
+                f"  {preset}: DataLoader+PIL, num_workers={workers}: "
+                f"{rate:,.0f} images/s"
+            )
             theirs_rate = max(theirs_rate, rate)
         print(f"  {preset}: ours: {ours_rate:,.0f} images/s")
         rows.append((preset, ours_rate, theirs_rate))
 
     print()
-    print(f"{'model':<6}  {'ours img/s':>10}  {'DataLoader img/s':>16}  "
-          f"{'ratio':>5}")
+    print(
+        f"{'model':<6}  {'ours img/s':>10}  {'DataLoader img/s':>16}  "
+        f"{'ratio':>5}"
+    )
     for preset, ours_rate, theirs_rate in rows:
-        print(f"{preset:<6}  {ours_rate:>10,.0f}  {theirs_rate:>16,.0f}  "
-              f"{ours_rate / theirs_rate:>5.2f}x")
+        print(
+            f"{preset:<6}  {ours_rate:>10,.0f}  {theirs_rate:>16,.0f}  "
+            f"{ours_rate / theirs_rate:>5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -52,16 +52,16 @@
 # not done yet; everything else runs as in the solved lab.
 #
 # *Generated from `notebooks/03_optimizers.py` by `python -m
-# lab_utils.exercises`; instructors edit the lab and regenerate, never this
-# file.*
+# lab_utils.tools.exercises`; instructors edit the lab and regenerate, never
+# this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
-SEED = 0             # seed of the data subset and split
-DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
-RESULTS_DIR = None   # None: $LAB_RESULTS_DIR if set, else ./results
-SHARED_LR = 1e-4     # the reports' one learning rate for every optimizer
-BATCH_SIZE = 64      # images per batch, the same for every optimizer
+PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0  # seed of the data subset and split
+DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
+RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+SHARED_LR = 1e-4  # the reports' one learning rate for every optimizer
+BATCH_SIZE = 64  # images per batch, the same for every optimizer
 # Learning rates each optimizer's sweep may try (log grid, factor ~3);
 # the profile decides how many central points are used.
 LR_GRIDS = {
@@ -87,18 +87,17 @@ REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
 if Path("../lab_utils/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))
 elif importlib.util.find_spec("lab_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    f"git+{REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+        check=True,
+    )
 
 # %%
 import inspect
 
-import pandas as pd
-import torch
-import torch.nn.functional as F
-
 import lab_utils as lu
 from lab_utils import plots
+from lab_utils.tools import self_check
 
 run = lu.start_lab("03_optimizers", PROFILE, SEED, DATA_DIR, RESULTS_DIR)
 s = run.settings
@@ -157,7 +156,7 @@ def momentum_step(p, g, v, lr, momentum=0.9, nesterov=False, first=False):
 
 
 # %%
-lu.self_check("momentum_step", momentum_step, run.data_dir)
+self_check("momentum_step", momentum_step, run.data_dir)
 
 
 # %% [markdown]
@@ -181,7 +180,7 @@ def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
 
 
 # %%
-lu.self_check("adam_step", adam_step, run.data_dir)
+self_check("adam_step", adam_step, run.data_dir)
 
 # %% [markdown]
 # `lu.HandWrittenOptimizer` applies the library's rules to a model.
@@ -191,16 +190,28 @@ lu.self_check("adam_step", adam_step, run.data_dir)
 # by far more: the formulas are the ones PyTorch implements.
 
 # %%
-check_data = lu.load_dataset("cifar10", n_samples=256, seed=SEED,
-                             data_dir=run.data_dir)
-for rule, lr in (("sgd", 0.01), ("momentum", 0.01), ("nesterov", 0.01),
-                 ("rmsprop", 1e-3), ("adam", 1e-3)):
+check_data = lu.load_dataset(
+    "cifar10", n_samples=256, seed=SEED, data_dir=run.data_dir
+)
+for rule, lr in (
+    ("sgd", 0.01),
+    ("momentum", 0.01),
+    ("nesterov", 0.01),
+    ("rmsprop", 1e-3),
+    ("adam", 1e-3),
+):
     lu.seed_everything(SEED)
     difference, moved = lu.compare_to_torch(
-        rule, lu.ThreeConvNet(lu.PRESETS["small"]),
-        lu.TensorLoader(check_data, 32, shuffle=True, seed=SEED), lr, 20)
-    print(f"{rule:>9}: weights moved up to {moved:.1e}; largest difference"
-          f" from torch.optim after 20 steps {difference:.1e}")
+        rule,
+        lu.ThreeConvNet(lu.PRESETS["small"]),
+        lu.TensorLoader(check_data, 32, shuffle=True, seed=SEED),
+        lr,
+        20,
+    )
+    print(
+        f"{rule:>9}: weights moved up to {moved:.1e}; largest difference"
+        f" from torch.optim after 20 steps {difference:.1e}"
+    )
 
 # %% [markdown]
 # ## 2. On a 2-D landscape
@@ -215,13 +226,20 @@ for rule, lr in (("sgd", 0.01), ("momentum", 0.01), ("nesterov", 0.01),
 # %%
 paths = {}
 for name in ("sgd", "momentum", "nesterov", "rmsprop", "adam"):
-    lr, path = lu.best_trajectory(lu.rosenbrock, [-1.5, 2.0], name,
-                                  [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1],
-                                  s["path_steps"])
+    lr, path = lu.best_trajectory(
+        lu.rosenbrock,
+        [-1.5, 2.0],
+        name,
+        [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1],
+        s["path_steps"],
+    )
     paths[f"{name} (lr {lr:g})"] = path
-plots.plot_trajectories(lu.rosenbrock, paths,
-                        title="Rosenbrock's valley: square = start, star = "
-                        "minimum, each optimizer at its best rate");
+fig = plots.plot_trajectories(
+    lu.rosenbrock,
+    paths,
+    title="Rosenbrock's valley: square = start, star = "
+    "minimum, each optimizer at its best rate",
+)
 
 # %% [markdown]
 # SGD crawls: the steep walls cap its learning rate, and along the flat
@@ -241,10 +259,18 @@ plots.plot_trajectories(lu.rosenbrock, paths,
 # learning-rate grid (one seed) chooses its rate on the validation set.
 
 # %%
-train, val, test = lu.load_splits("cifar10", s["n_train"], s["n_val"],
-                                  s["n_test"], SEED, data_dir=run.data_dir)
-print(f"train {len(train):,} | validation {len(val):,} | test "
-      f"{len(test):,} images")
+train, val, test = lu.load_splits(
+    "cifar10",
+    s["n_train"],
+    s["n_val"],
+    s["n_test"],
+    SEED,
+    data_dir=run.data_dir,
+)
+print(
+    f"train {len(train):,} | validation {len(val):,} | test "
+    f"{len(test):,} images"
+)
 
 
 def train_run(config, seed):
@@ -252,32 +278,44 @@ def train_run(config, seed):
 
 
 def config_for(optimizer, lr, epochs, **extra):
-    return {"preset": "small", "optimizer": optimizer, "lr": lr,
-            "batch_size": BATCH_SIZE, "epochs": epochs,
-            "weight_decay": ADAMW_WEIGHT_DECAY if optimizer == "adamw"
-            else 0.0, **extra}
+    return {
+        "preset": "small",
+        "optimizer": optimizer,
+        "lr": lr,
+        "batch_size": BATCH_SIZE,
+        "epochs": epochs,
+        "weight_decay": ADAMW_WEIGHT_DECAY if optimizer == "adamw" else 0.0,
+        **extra,
+    }
 
 
 def central(grid, n):
     start = (len(grid) - n + 1) // 2
-    return grid[start:start + n]
+    return grid[start : start + n]
 
 
-sweep = {f"{opt} lr={lr:g}": config_for(opt, lr, s["sweep_epochs"])
-         for opt, grid in LR_GRIDS.items()
-         for lr in central(grid, s["lr_points"])}
-sweep_results = lu.run_sweep(sweep, [SEED], train_run,
-                             run.results_dir / "lr_sweep")
-plots.plot_lr_sweep(sweep_results);
+sweep = {
+    f"{opt} lr={lr:g}": config_for(opt, lr, s["sweep_epochs"])
+    for opt, grid in LR_GRIDS.items()
+    for lr in central(grid, s["lr_points"])
+}
+sweep_results = lu.run_sweep(
+    sweep, [SEED], train_run, run.results_dir / "lr_sweep"
+)
+fig = plots.plot_lr_sweep(sweep_results)
 
 # %%
-best = (sweep_results.sort_values("val_acc", ascending=False)
-        .groupby("optimizer", sort=False).head(1).set_index("optimizer")
-        .loc[list(LR_GRIDS)])
-tried = {opt: central(grid, s["lr_points"]) for opt, grid in
-         LR_GRIDS.items()}
-best["at grid edge"] = [lr in (tried[o][0], tried[o][-1])
-                        for o, lr in best["lr"].items()]
+best = (
+    sweep_results.sort_values("val_acc", ascending=False)
+    .groupby("optimizer", sort=False)
+    .head(1)
+    .set_index("optimizer")
+    .loc[list(LR_GRIDS)]
+)
+tried = {opt: central(grid, s["lr_points"]) for opt, grid in LR_GRIDS.items()}
+best["at grid edge"] = [
+    lr in (tried[o][0], tried[o][-1]) for o, lr in best["lr"].items()
+]
 best[["lr", "val_acc", "at grid edge"]]
 
 # %% [markdown]
@@ -290,28 +328,44 @@ best[["lr", "val_acc", "at grid edge"]]
 # optimizer at the reports' shared rate, each over several seeds.
 
 # %%
-fair = {f"{opt} (own lr {lr:g})": config_for(opt, float(lr), s["epochs"])
-        for opt, lr in best["lr"].items()}
-shared = {f"{opt} (shared lr {SHARED_LR:g})":
-          config_for(opt, SHARED_LR, s["epochs"]) for opt in LR_GRIDS}
-results = lu.run_sweep({**fair, **shared}, s["seeds"], train_run,
-                       run.results_dir / "comparison")
-results["protocol"] = ["own lr" if "own" in n else "shared lr"
-                       for n in results["name"]]
-histories = lu.load_histories(run.results_dir / "comparison",
-                              names=list(fair) + list(shared))
+fair = {
+    f"{opt} (own lr {lr:g})": config_for(opt, float(lr), s["epochs"])
+    for opt, lr in best["lr"].items()
+}
+shared = {
+    f"{opt} (shared lr {SHARED_LR:g})": config_for(opt, SHARED_LR, s["epochs"])
+    for opt in LR_GRIDS
+}
+results = lu.run_sweep(
+    {**fair, **shared}, s["seeds"], train_run, run.results_dir / "comparison"
+)
+results["protocol"] = [
+    "own lr" if "own" in n else "shared lr" for n in results["name"]
+]
+histories = lu.load_histories(
+    run.results_dir / "comparison", names=list(fair) + list(shared)
+)
 
 # %%
 fig, axes = plots.plt.subplots(2, 2, figsize=(15, 8), sharey="row")
-for col, (protocol, names) in enumerate((("own learning rate", fair),
-                                         ("shared learning rate", shared))):
+for col, (protocol, names) in enumerate(
+    (("own learning rate", fair), ("shared learning rate", shared))
+):
     part = histories[histories["name"].isin(list(names))]
-    plots.plot_learning_curves(part, "val_acc", x="epoch", ax=axes[0, col],
-                               title=f"{protocol}: validation accuracy")
-    plots.plot_learning_curves(part, "train_loss", x="seconds",
-                               ax=axes[1, col],
-                               title=f"{protocol}: training loss against "
-                               f"time")
+    plots.plot_learning_curves(
+        part,
+        "val_acc",
+        x="epoch",
+        ax=axes[0, col],
+        title=f"{protocol}: validation accuracy",
+    )
+    plots.plot_learning_curves(
+        part,
+        "train_loss",
+        x="seconds",
+        ax=axes[1, col],
+        title=f"{protocol}: training loss against time",
+    )
 fig.tight_layout()
 
 # %% [markdown]
@@ -324,24 +378,33 @@ fig.tight_layout()
 
 # %%
 reach = lu.time_to_target(histories, s["target"])
-best_val = (histories.groupby(["name", "seed"])["val_acc"].max()
-            .rename("best_val_acc").reset_index())
-table = (results.merge(best_val, on=["name", "seed"])
-         .merge(reach, on=["name", "seed"]))
-metrics = ("best_val_acc", "epochs_to_target", "seconds_to_target",
-           "test_acc")
+best_val = (
+    histories.groupby(["name", "seed"])["val_acc"]
+    .max()
+    .rename("best_val_acc")
+    .reset_index()
+)
+table = results.merge(best_val, on=["name", "seed"]).merge(
+    reach, on=["name", "seed"]
+)
+metrics = ("best_val_acc", "epochs_to_target", "seconds_to_target", "test_acc")
 summary = lu.aggregate(table, metrics)
 shown = lu.format_mean_std(summary, metrics)
-shown["reached target"] = (table.groupby("name", sort=False)
-                           ["epochs_to_target"].count().astype(str)
-                           + f"/{len(s['seeds'])}")
-print(f"target: {s['target']:.0%} validation accuracy | {run.profile} "
-      f"profile, {s['epochs']} epochs, seeds {s['seeds']}")
+shown["reached target"] = (
+    table.groupby("name", sort=False)["epochs_to_target"].count().astype(str)
+    + f"/{len(s['seeds'])}"
+)
+print(
+    f"target: {s['target']:.0%} validation accuracy | {run.profile} "
+    f"profile, {s['epochs']} epochs, seeds {s['seeds']}"
+)
 shown
 
 # %%
-plots.plot_ablation(table.assign(val_acc=table["best_val_acc"]),
-                    title="Own learning rate vs the shared 1e-4");
+fig = plots.plot_ablation(
+    table.assign(val_acc=table["best_val_acc"]),
+    title="Own learning rate vs the shared 1e-4",
+)
 
 # %% [markdown]
 # ## 5. Learning-rate schedules
@@ -352,15 +415,20 @@ plots.plot_ablation(table.assign(val_acc=table["best_val_acc"]),
 # then anneals it. For momentum and Adam at their own best rates:
 
 # %%
-schedules = {f"{opt}, {schedule}": config_for(
-                 opt, float(best.loc[opt, "lr"]), s["epochs"],
-                 schedule=schedule)
-             for opt in ("momentum", "adam")
-             for schedule in lu.SCHEDULES}
-schedule_results = lu.run_sweep(schedules, s["seeds"], train_run,
-                                run.results_dir / "schedules")
-lu.format_mean_std(lu.aggregate(schedule_results, ("val_acc", "test_acc")),
-                   ("val_acc", "test_acc"))
+schedules = {
+    f"{opt}, {schedule}": config_for(
+        opt, float(best.loc[opt, "lr"]), s["epochs"], schedule=schedule
+    )
+    for opt in ("momentum", "adam")
+    for schedule in lu.SCHEDULES
+}
+schedule_results = lu.run_sweep(
+    schedules, s["seeds"], train_run, run.results_dir / "schedules"
+)
+lu.format_mean_std(
+    lu.aggregate(schedule_results, ("val_acc", "test_acc")),
+    ("val_acc", "test_acc"),
+)
 
 # %% [markdown]
 # ## 6. What the fair comparison shows

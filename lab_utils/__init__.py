@@ -1,4 +1,26 @@
-"""Deep Learning Labs: the shared code behind the course notebooks."""
+"""Deep Learning Labs: the shared code behind the course notebooks.
+
+The public API, by name. The course tooling (self-checks, notebook runner,
+exercise generator, Colab sync) lives in ``lab_utils.tools``, on top of
+this package, which never imports it.
+"""
+
+from . import plots
+from .arcface import (
+    HEADS,
+    ArcMarginHead,
+    CosFaceHead,
+    EmbeddingNet,
+    MarginClassifier,
+    SoftmaxHead,
+    class_centre_angles,
+    make_head,
+    margin_step,
+    roc_curve,
+    verification_pairs,
+)
+from .callbacks import Callback, EarlyStopping, FeatureSnapshots
+from .checkpoints import load_checkpoint, save_checkpoint
 from .data import (
     AUGMENTATIONS,
     CIFAR10_CLASSES,
@@ -29,26 +51,21 @@ from .data import (
     resize,
     train_val_split,
 )
-from . import plots
-from .heads import (
-    HEADS,
-    ArcMarginHead,
-    CosFaceHead,
-    SoftmaxHead,
-    class_centre_angles,
-    make_head,
-    margin_step,
-    roc_curve,
-    train_margin_classifier,
-    verification_pairs,
+from .engine import (
+    NonFiniteLossError,
+    classification_step,
+    confusion_matrix,
+    default_device,
+    evaluate,
+    extract_features,
+    fit,
+    predict,
+    seed_everything,
 )
 from .manifold import PCA, TSNE, kl_gradient, pca, tsne
 from .models import (
     PRESETS,
-    EmbeddingNet,
     FashionNet,
-    MarginClassifier,
-    SmallCNN,
     ThreeConvConfig,
     ThreeConvNet,
     count_parameters,
@@ -78,38 +95,27 @@ from .profiles import (
     resolve_profile,
     start_lab,
 )
-from .selfcheck import SelfCheckFailed, self_check
-from .train import (
-    Callback,
-    EarlyStopping,
-    FeatureSnapshots,
-    NonFiniteLossError,
-    classification_step,
-    confusion_matrix,
-    default_device,
-    evaluate,
-    extract_features,
-    fit,
-    fit_config,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-    seed_everything,
+from .recipes import (
+    DEFAULTS,
+    Trained,
+    build_classifier,
+    build_margin_classifier,
+    build_vae,
+    load_trained,
+    train_classifier,
+    train_margin_classifier,
+    train_vae,
 )
-
 from .sweep import (
     aggregate,
-    build_classifier,
     combine_improvements,
     compare_to_baseline,
     format_mean_std,
-    load_classifier,
     load_histories,
+    run_dir,
     run_sweep,
     time_to_target,
-    train_classifier,
 )
-
 from .vae import (
     ConvVAE,
     interpolate,

@@ -1,9 +1,10 @@
 """Writing files so that nothing a user made is ever half-written."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -4,6 +4,7 @@ Both are estimators in the scikit-learn manner (``fit`` returns self,
 learned state ends in ``_``), with a plain function beside each for the
 common call. They run on the CPU or a GPU, on whatever device X lives.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,10 @@ def _as_tensor(X, dtype=torch.float64) -> torch.Tensor:
     if isinstance(X, np.ndarray):
         X = torch.from_numpy(X)
     if X.dim() != 2:
-        raise ValueError(f"X must be a 2-D (n_samples, n_features) array, "
-                         f"got shape {tuple(X.shape)}.")
+        raise ValueError(
+            f"X must be a 2-D (n_samples, n_features) array, "
+            f"got shape {tuple(X.shape)}."
+        )
     return X.to(dtype)
 
 
@@ -38,9 +41,11 @@ class PCA:
         X = _as_tensor(X)
         n, d = X.shape
         if not 1 <= self.n_components <= min(n, d):
-            raise ValueError(f"n_components must be between 1 and "
-                             f"min(n_samples, n_features) = {min(n, d)}, "
-                             f"got {self.n_components}.")
+            raise ValueError(
+                f"n_components must be between 1 and "
+                f"min(n_samples, n_features) = {min(n, d)}, "
+                f"got {self.n_components}."
+            )
         self.mean_ = X.mean(dim=0)
         U, S, Vt = torch.linalg.svd(X - self.mean_, full_matrices=False)
         biggest = Vt.abs().argmax(dim=1)
@@ -72,8 +77,9 @@ def pca(X, k: int) -> torch.Tensor:
     return PCA(k).fit_transform(X)
 
 
-def squared_distances(X: torch.Tensor,
-                      out: torch.Tensor | None = None) -> torch.Tensor:
+def squared_distances(
+    X: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """(n, n) squared Euclidean distances, clamped at 0 (rounding), written
     into ``out`` when given (t-SNE reuses one buffer every iteration)."""
     sq = X.pow(2).sum(dim=1)
@@ -83,9 +89,9 @@ def squared_distances(X: torch.Tensor,
     return D.clamp_min_(0.0)
 
 
-def conditional_probabilities(D: torch.Tensor, perplexity: float,
-                              tol: float = 1e-5, max_steps: int = 100
-                              ) -> tuple[torch.Tensor, torch.Tensor]:
+def conditional_probabilities(
+    D: torch.Tensor, perplexity: float, tol: float = 1e-5, max_steps: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row-wise Gaussian affinities p_{j|i} whose entropy is
     log(perplexity), by a binary search on every row's precision
     beta_i = 1 / (2 sigma_i^2) at once.
@@ -100,8 +106,9 @@ def conditional_probabilities(D: torch.Tensor, perplexity: float,
     hi = torch.full_like(beta, math.inf)
     # Shifting each row by its smallest distance leaves p_{j|i} unchanged
     # and keeps exp() from underflowing to an all-zero row.
-    off = D + torch.diag(torch.full((n,), math.inf, dtype=D.dtype,
-                                    device=D.device))
+    off = D + torch.diag(
+        torch.full((n,), math.inf, dtype=D.dtype, device=D.device)
+    )
     D = D - off.min(dim=1, keepdim=True).values
     eye = torch.eye(n, dtype=torch.bool, device=D.device)
     for _ in range(max_steps):
@@ -124,8 +131,10 @@ def joint_probabilities(X, perplexity: float = 30.0) -> torch.Tensor:
     X = _as_tensor(X)
     n = X.shape[0]
     if not 1.0 < perplexity < n:
-        raise ValueError(f"perplexity must be between 1 and n_samples - 1 "
-                         f"= {n - 1}, got {perplexity}.")
+        raise ValueError(
+            f"perplexity must be between 1 and n_samples - 1 "
+            f"= {n - 1}, got {perplexity}."
+        )
     P, _ = conditional_probabilities(squared_distances(X), perplexity)
     P = (P + P.T) / (2.0 * n)
     return P.clamp_min_(1e-12)
@@ -144,11 +153,18 @@ class TSNE:
     init: "pca" (scaled to std 1e-4) or "random".
     """
 
-    def __init__(self, n_components: int = 2, perplexity: float = 30.0,
-                 early_exaggeration: float = 12.0,
-                 learning_rate: float | str = "auto", n_iter: int = 1000,
-                 exaggeration_iter: int = 250, init: str = "pca",
-                 seed: int = 0, log_every: int = 50):
+    def __init__(
+        self,
+        n_components: int = 2,
+        perplexity: float = 30.0,
+        early_exaggeration: float = 12.0,
+        learning_rate: float | str = "auto",
+        n_iter: int = 1000,
+        exaggeration_iter: int = 250,
+        init: str = "pca",
+        seed: int = 0,
+        log_every: int = 50,
+    ):
         self.n_components = n_components
         self.perplexity = perplexity
         self.early_exaggeration = early_exaggeration
@@ -163,8 +179,11 @@ class TSNE:
         X = _as_tensor(X)
         n = X.shape[0]
         P = joint_probabilities(X, self.perplexity).to(torch.float32)
-        lr = (max(n / self.early_exaggeration / 4.0, 50.0)
-              if self.learning_rate == "auto" else float(self.learning_rate))
+        lr = (
+            max(n / self.early_exaggeration / 4.0, 50.0)
+            if self.learning_rate == "auto"
+            else float(self.learning_rate)
+        )
         Y = self._initial_embedding(X).to(torch.float32)
         update = torch.zeros_like(Y)
         gains = torch.ones_like(Y)
@@ -174,8 +193,9 @@ class TSNE:
             early = it < self.exaggeration_iter
             exaggeration = self.early_exaggeration if early else 1.0
             momentum = 0.5 if early else 0.8
-            grad, kl = _kl_gradient(P, Y, exaggeration,
-                                    self._log_now(it), work, work2)
+            grad, kl = _kl_gradient(
+                P, Y, exaggeration, self._log_now(it), work, work2
+            )
             # Gains grow where the gradient keeps its direction relative to
             # the last step and shrink where it flips: a cheap adaptive rate.
             same = (update * grad) < 0.0
@@ -200,19 +220,24 @@ class TSNE:
             return Y / Y[:, 0].std(correction=0) * 1e-4
         if self.init == "random":
             g = torch.Generator(device="cpu").manual_seed(self.seed)
-            Y = 1e-4 * torch.randn(X.shape[0], self.n_components,
-                                   generator=g, dtype=torch.float64)
+            Y = 1e-4 * torch.randn(
+                X.shape[0], self.n_components, generator=g, dtype=torch.float64
+            )
             return Y.to(X.device)
-        raise ValueError(f"init must be 'pca' or 'random', got "
-                         f"{self.init!r}.")
+        raise ValueError(f"init must be 'pca' or 'random', got {self.init!r}.")
 
     def fit_transform(self, X) -> torch.Tensor:
         return self.fit(X).embedding_
 
 
-def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
-                 want_kl: bool, work: torch.Tensor | None = None,
-                 work2: torch.Tensor | None = None):
+def _kl_gradient(
+    P: torch.Tensor,
+    Y: torch.Tensor,
+    exaggeration: float,
+    want_kl: bool,
+    work: torch.Tensor | None = None,
+    work2: torch.Tensor | None = None,
+):
     """Gradient of KL(exaggeration * P || Q) at Y, and the KL itself.
 
     work, work2: (n, n) buffers reused across iterations. Allocating fresh
@@ -226,8 +251,8 @@ def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
     num = squared_distances(Y, out=work).add_(1.0).reciprocal_()
     num.fill_diagonal_(0.0)
     total = num.sum()
-    W = torch.mul(num, -1.0 / total, out=work2)   # -q_ij
-    W.add_(P, alpha=exaggeration).mul_(num)       # (p_ij - q_ij) * num_ij
+    W = torch.mul(num, -1.0 / total, out=work2)  # -q_ij
+    W.add_(P, alpha=exaggeration).mul_(num)  # (p_ij - q_ij) * num_ij
     grad = 4.0 * (W.sum(dim=1, keepdim=True) * Y - W @ Y)
     kl = None
     if want_kl:
@@ -237,16 +262,18 @@ def _kl_gradient(P: torch.Tensor, Y: torch.Tensor, exaggeration: float,
     return grad, kl
 
 
-def kl_gradient(P: torch.Tensor, Y: torch.Tensor,
-                exaggeration: float = 1.0) -> torch.Tensor:
+def kl_gradient(
+    P: torch.Tensor, Y: torch.Tensor, exaggeration: float = 1.0
+) -> torch.Tensor:
     """Gradient (n, n_components) of KL(exaggeration * P || Q) with
     respect to the embedding Y (n, n_components); P: (n, n) joint
     affinities. The t-SNE paper's equation 5."""
     return _kl_gradient(P, Y, exaggeration, False)[0]
 
 
-def tsne(X, n_components: int = 2, perplexity: float = 30.0,
-         **options) -> torch.Tensor:
+def tsne(
+    X, n_components: int = 2, perplexity: float = 30.0, **options
+) -> torch.Tensor:
     """The t-SNE embedding (n, n_components) of X (n, d); options as in
     :class:`TSNE`."""
     return TSNE(n_components, perplexity, **options).fit_transform(X)

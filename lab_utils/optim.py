@@ -6,57 +6,74 @@ The hand-written rules (``sgd_step``, ``momentum_step``, ``rmsprop_step``,
 eps outside the square root), so :class:`HandWrittenOptimizer` matches
 ``torch.optim`` step for step; the tests check it on a real model.
 """
+
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "one-cycle")
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0,
-                   momentum: float = 0.9) -> torch.optim.Optimizer:
+def make_optimizer(
+    name: str,
+    params,
+    lr: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
     """A torch optimizer by lecture name: sgd, momentum (SGD with
     momentum), nesterov, rmsprop, adam or adamw."""
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=momentum,
-                               nesterov=name == "nesterov",
-                               weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=lr,
+            momentum=momentum,
+            nesterov=name == "nesterov",
+            weight_decay=weight_decay,
+        )
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"Unknown optimizer {name!r}. Choose one of: "
-                     f"{', '.join(OPTIMIZERS)}.")
+    raise ValueError(
+        f"Unknown optimizer {name!r}. Choose one of: {', '.join(OPTIMIZERS)}."
+    )
 
 
-def make_scheduler(name: str, optimizer: torch.optim.Optimizer,
-                   epochs: int):
+def make_scheduler(name: str, optimizer: torch.optim.Optimizer, epochs: int):
     """A per-epoch learning-rate schedule: constant (None), cosine (decay
     to 0 over ``epochs``) or one-cycle (warm up to the optimizer's lr for
     30% of the epochs, then anneal)."""
     if name == "constant":
         return None
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
-                                                          T_max=epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=epochs
+        )
     if name == "one-cycle":
         lr = optimizer.param_groups[0]["lr"]
         # One step per epoch, plus one so the last epoch still has a rate.
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=epochs + 1)
-    raise ValueError(f"Unknown schedule {name!r}. Choose one of: "
-                     f"{', '.join(SCHEDULES)}.")
+            optimizer, max_lr=lr, total_steps=epochs + 1
+        )
+    raise ValueError(
+        f"Unknown schedule {name!r}. Choose one of: {', '.join(SCHEDULES)}."
+    )
 
 
 # --- the update rules, one parameter tensor at a time ----------------------
 # Each takes the parameter p, its gradient g and its state, and updates p
 # and the state in place.
+
 
 def sgd_step(p, g, lr):
     """p <- p - lr * g"""
@@ -87,8 +104,8 @@ def adam_step(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     p <- p - lr * m_hat / (sqrt(v_hat) + eps)"""
     m.mul_(beta1).add_((1 - beta1) * g)
     v.mul_(beta2).add_((1 - beta2) * g * g)
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
     p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
 
 
@@ -99,16 +116,34 @@ class HandWrittenOptimizer(torch.optim.Optimizer):
 
     RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 
-    def __init__(self, params, rule: str, lr: float, momentum: float = 0.9,
-                 alpha: float = 0.99, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        rule: str,
+        lr: float,
+        momentum: float = 0.9,
+        alpha: float = 0.99,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         if rule not in self.RULES:
-            raise ValueError(f"Unknown rule {rule!r}. Choose one of: "
-                             f"{', '.join(self.RULES)}.")
+            raise ValueError(
+                f"Unknown rule {rule!r}. Choose one of: "
+                f"{', '.join(self.RULES)}."
+            )
         self.rule = rule
-        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha,
-                                      betas=betas, eps=eps,
-                                      weight_decay=weight_decay))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                alpha=alpha,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -134,51 +169,63 @@ class HandWrittenOptimizer(torch.optim.Optimizer):
                 if self.rule == "sgd":
                     sgd_step(p, g, lr)
                 elif self.rule in ("momentum", "nesterov"):
-                    momentum_step(p, g, state["a"], lr, group["momentum"],
-                                  self.rule == "nesterov", first)
+                    momentum_step(
+                        p,
+                        g,
+                        state["a"],
+                        lr,
+                        group["momentum"],
+                        self.rule == "nesterov",
+                        first,
+                    )
                 elif self.rule == "rmsprop":
-                    rmsprop_step(p, g, state["a"], lr, group["alpha"],
-                                 group["eps"])
+                    rmsprop_step(
+                        p, g, state["a"], lr, group["alpha"], group["eps"]
+                    )
                 else:
                     beta1, beta2 = group["betas"]
-                    adam_step(p, g, state["a"], state["b"], state["t"], lr,
-                              beta1, beta2, group["eps"])
+                    adam_step(
+                        p,
+                        g,
+                        state["a"],
+                        state["b"],
+                        state["t"],
+                        lr,
+                        beta1,
+                        beta2,
+                        group["eps"],
+                    )
         return loss
 
 
-# The torch.optim twin of each hand-written rule (same hyper-parameters).
-TORCH_EQUIVALENTS = {
-    "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr, weight_decay=wd),
-    "momentum": lambda p, lr, wd: torch.optim.SGD(
-        p, lr, momentum=0.9, weight_decay=wd),
-    "nesterov": lambda p, lr, wd: torch.optim.SGD(
-        p, lr, momentum=0.9, nesterov=True, weight_decay=wd),
-    "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr, weight_decay=wd),
-    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr, weight_decay=wd),
-}
-
-
-def compare_to_torch(rule: str, model: torch.nn.Module, loader, lr: float,
-                     steps: int, weight_decay: float = 0.0
-                     ) -> tuple[float, float]:
+def compare_to_torch(
+    rule: str,
+    model: torch.nn.Module,
+    loader,
+    lr: float,
+    steps: int,
+    weight_decay: float = 0.0,
+) -> tuple[float, float]:
     """Train two float64 copies of ``model``, one with
-    HandWrittenOptimizer(rule), one with its torch.optim twin, on the same
+    HandWrittenOptimizer(rule), one with its torch.optim twin
+    (``make_optimizer``, same hyper-parameters), on the same
     batches for ``steps`` steps of cross-entropy. Returns (largest weight
     difference between them, largest distance moved from the start).
 
     In float64 rounding stays near 1e-16 per step, so any difference in
     the formulas shows far above it.
     """
-    import copy
-
-    import torch.nn.functional as F
-
     start = copy.deepcopy(model).double()
     ours, theirs = copy.deepcopy(start), copy.deepcopy(start)
-    pairs = [(ours, HandWrittenOptimizer(ours.parameters(), rule, lr,
-                                         weight_decay=weight_decay)),
-             (theirs, TORCH_EQUIVALENTS[rule](theirs.parameters(), lr,
-                                              weight_decay))]
+    pairs = [
+        (
+            ours,
+            HandWrittenOptimizer(
+                ours.parameters(), rule, lr, weight_decay=weight_decay
+            ),
+        ),
+        (theirs, make_optimizer(rule, theirs.parameters(), lr, weight_decay)),
+    ]
     done = 0
     while done < steps:
         for X, y in loader:
@@ -191,23 +238,27 @@ def compare_to_torch(rule: str, model: torch.nn.Module, loader, lr: float,
                 break
 
     def largest(a, b):
-        return max((x - y).abs().max().item()
-                   for x, y in zip(a.parameters(), b.parameters()))
+        return max(
+            (x - y).abs().max().item()
+            for x, y in zip(a.parameters(), b.parameters())
+        )
 
     return largest(ours, theirs), largest(ours, start)
 
 
 # --- optimizers on a 2-D landscape -----------------------------------------
 
+
 def rosenbrock(xy: torch.Tensor, a: float = 1.0, b: float = 100.0):
     """(a - x)^2 + b (y - x^2)^2: a curved, narrow valley, minimum at
     (a, a^2). xy: (..., 2)."""
     x, y = xy[..., 0], xy[..., 1]
-    return (a - x) ** 2 + b * (y - x ** 2) ** 2
+    return (a - x) ** 2 + b * (y - x**2) ** 2
 
 
-def trajectory(fn, start, optimizer: str, lr: float, steps: int = 500
-               ) -> np.ndarray:
+def trajectory(
+    fn, start, optimizer: str, lr: float, steps: int = 500
+) -> np.ndarray:
     """Positions (steps + 1, 2) of ``optimizer`` minimising ``fn`` from
     ``start``, using the hand-written rules (adamw -> adam here: no weights
     to decay)."""
@@ -225,16 +276,20 @@ def trajectory(fn, start, optimizer: str, lr: float, steps: int = 500
     return torch.stack(path).numpy()
 
 
-def best_trajectory(fn, start, optimizer: str, lrs, steps: int = 500,
-                    minimum=(1.0, 1.0)) -> tuple[float, np.ndarray]:
+def best_trajectory(
+    fn, start, optimizer: str, lrs, steps: int = 500, minimum=(1.0, 1.0)
+) -> tuple[float, np.ndarray]:
     """Try each learning rate in ``lrs`` and return (lr, path) of the one
     that ends closest to ``minimum``: each optimizer at its own good rate."""
     best = None
     for lr in lrs:
         path = trajectory(fn, start, optimizer, lr, steps)
         diverged = len(path) < steps + 1
-        distance = np.inf if diverged else float(
-            np.hypot(*(path[-1] - np.asarray(minimum))))
+        distance = (
+            np.inf
+            if diverged
+            else float(np.hypot(*(path[-1] - np.asarray(minimum))))
+        )
         if best is None or distance < best[0]:
             best = (distance, lr, path)
     return best[1], best[2]

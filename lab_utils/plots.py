@@ -3,6 +3,7 @@
 One seaborn theme for the whole course is set on import. Every figure has a
 title, labelled axes with units, and class names rather than numbers.
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -12,6 +13,7 @@ import seaborn as sns
 import torch
 
 from .data import LabData
+from .metrics import metric_label, percent_scale
 
 CHANNEL_COLORS = {1: ["0.3"], 3: ["tab:red", "tab:green", "tab:blue"]}
 CHANNEL_NAMES = {1: ["grey"], 3: ["red", "green", "blue"]}
@@ -19,31 +21,46 @@ CHANNEL_NAMES = {1: ["grey"], 3: ["red", "green", "blue"]}
 
 def set_theme() -> None:
     """The course's one look: seaborn whitegrid, readable in the book."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="deep",
-                  rc={"figure.dpi": 100, "savefig.bbox": "tight",
-                      "axes.titleweight": "bold"})
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        palette="deep",
+        rc={
+            "figure.dpi": 100,
+            "savefig.bbox": "tight",
+            "axes.titleweight": "bold",
+        },
+    )
 
 
 set_theme()
 
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
-                  "cifar10": "CIFAR-10", "lfw": "LFW faces"}
+DATASET_TITLES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "lfw": "LFW faces",
+}
 
 
 def _title(data: LabData) -> str:
     return DATASET_TITLES.get(data.name, data.name)
 
 
-def show_class_samples(data: LabData, n_per_class: int = 1,
-                       seed: int = 0) -> plt.Figure:
+def show_class_samples(
+    data: LabData, n_per_class: int = 1, seed: int = 0
+) -> plt.Figure:
     """A grid with ``n_per_class`` random images of every class (rows are
     samples, columns classes), titled by class name."""
     g = torch.Generator().manual_seed(seed)
     n_classes = len(data.classes)
-    fig, axes = plt.subplots(n_per_class, n_classes, squeeze=False,
-                             figsize=(1.1 * n_classes, 1.25 * n_per_class
-                                      + 0.5))
+    fig, axes = plt.subplots(
+        n_per_class,
+        n_classes,
+        squeeze=False,
+        figsize=(1.1 * n_classes, 1.25 * n_per_class + 0.5),
+    )
     for c, name in enumerate(data.classes):
         idx = torch.nonzero(data.y == c).flatten()
         pick = idx[torch.randperm(len(idx), generator=g)[:n_per_class]]
@@ -52,15 +69,22 @@ def show_class_samples(data: LabData, n_per_class: int = 1,
             ax.axis("off")
             if r < len(pick):
                 img = data.X[pick[r]].permute(1, 2, 0).numpy()
-                ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img,
-                          cmap="gray", vmin=0, vmax=255)
+                ax.imshow(
+                    img.squeeze(-1) if img.shape[-1] == 1 else img,
+                    cmap="gray",
+                    vmin=0,
+                    vmax=255,
+                )
             if r == 0:
                 ax.set_title(name, fontsize=9)
-    part = {"train": "training", "val": "validation"}.get(data.split,
-                                                            data.split)
-    fig.suptitle(f"{_title(data)}: one {part} image per class"
-                 if n_per_class == 1 else
-                 f"{_title(data)}: {n_per_class} {part} images per class")
+    part = {"train": "training", "val": "validation"}.get(
+        data.split, data.split
+    )
+    fig.suptitle(
+        f"{_title(data)}: one {part} image per class"
+        if n_per_class == 1
+        else f"{_title(data)}: {n_per_class} {part} images per class"
+    )
     return fig
 
 
@@ -69,8 +93,14 @@ def class_count_table(*parts: LabData) -> pd.DataFrame:
     rows = []
     for part in parts:
         for name, count in zip(part.classes, part.class_counts()):
-            rows.append({"dataset": part.name, "split": part.split,
-                         "class": name, "images": int(count)})
+            rows.append(
+                {
+                    "dataset": part.name,
+                    "split": part.split,
+                    "class": name,
+                    "images": int(count),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -79,45 +109,64 @@ def plot_class_counts(*parts: LabData) -> plt.Figure:
     table = class_count_table(*parts)
     fig, ax = plt.subplots(figsize=(9, 3.2))
     sns.barplot(table, x="class", y="images", hue="split", ax=ax)
-    ax.set(xlabel="class", ylabel="images (count)",
-           title=f"{_title(parts[0])}: images per class")
+    ax.set(
+        xlabel="class",
+        ylabel="images (count)",
+        title=f"{_title(parts[0])}: images per class",
+    )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", rotation=30)
     return fig
 
 
-def sample_pixels(data: LabData, n_pixels: int, seed: int = 0
-                  ) -> pd.DataFrame:
+def sample_pixels(data: LabData, n_pixels: int, seed: int = 0) -> pd.DataFrame:
     """``n_pixels`` random pixel values (0-255) per channel, long format."""
     n, c, h, w = data.X.shape
     g = torch.Generator().manual_seed(seed)
     flat = data.X.permute(1, 0, 2, 3).reshape(c, -1)
-    pick = torch.randint(0, flat.shape[1], (min(n_pixels, flat.shape[1]),),
-                         generator=g)
+    pick = torch.randint(
+        0, flat.shape[1], (min(n_pixels, flat.shape[1]),), generator=g
+    )
     names = CHANNEL_NAMES.get(c, [str(i) for i in range(c)])
-    return pd.DataFrame({
-        "intensity": flat[:, pick].flatten().numpy(),
-        "channel": np.repeat(names, len(pick)),
-    })
+    return pd.DataFrame(
+        {
+            "intensity": flat[:, pick].flatten().numpy(),
+            "channel": np.repeat(names, len(pick)),
+        }
+    )
 
 
-def plot_pixel_distribution(data: LabData, n_pixels: int = 100_000,
-                            seed: int = 0) -> plt.Figure:
+def plot_pixel_distribution(
+    data: LabData, n_pixels: int = 100_000, seed: int = 0
+) -> plt.Figure:
     """Histogram of pixel intensities per channel, from a random sample,
     on a log scale so the background spike of digit images does not hide
     the rest."""
     pixels = sample_pixels(data, n_pixels, seed)
     c = data.X.shape[1]
     fig, ax = plt.subplots(figsize=(7, 3))
-    sns.histplot(pixels, x="intensity", hue="channel", bins=64,
-                 stat="density", element="step", fill=False,
-                 common_norm=False, linewidth=1.5,
-                 palette=CHANNEL_COLORS.get(c), log_scale=(False, True),
-                 ax=ax)
+    sns.histplot(
+        pixels,
+        x="intensity",
+        hue="channel",
+        bins=64,
+        stat="density",
+        element="step",
+        fill=False,
+        common_norm=False,
+        linewidth=1.5,
+        palette=CHANNEL_COLORS.get(c),
+        log_scale=(False, True),
+        ax=ax,
+    )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set(xlabel="pixel intensity (0-255)", ylabel="density (log scale)",
-           xlim=(0, 255), title=f"{_title(data)}: pixel intensities "
-           f"({len(pixels) // c:,} sampled pixels per channel)")
+    ax.set(
+        xlabel="pixel intensity (0-255)",
+        ylabel="density (log scale)",
+        xlim=(0, 255),
+        title=f"{_title(data)}: pixel intensities "
+        f"({len(pixels) // c:,} sampled pixels per channel)",
+    )
     return fig
 
 
@@ -127,45 +176,74 @@ def plot_split_balance(train: LabData, val: LabData) -> plt.Figure:
     for part in (train, val):
         counts = part.class_counts()
         for name, count in zip(part.classes, counts):
-            rows.append({"class": name, "part": part.split,
-                         "share": 100.0 * count / counts.sum()})
+            rows.append(
+                {
+                    "class": name,
+                    "part": part.split,
+                    "share": 100.0 * count / counts.sum(),
+                }
+            )
     fig, ax = plt.subplots(figsize=(9, 3.2))
     sns.barplot(pd.DataFrame(rows), x="class", y="share", hue="part", ax=ax)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set(xlabel="class", ylabel="share of the part (%)",
-           title=f"{_title(train)}: class balance after a stratified split "
-           f"({len(train):,} train / {len(val):,} validation)")
+    ax.set(
+        xlabel="class",
+        ylabel="share of the part (%)",
+        title=f"{_title(train)}: class balance after a stratified split "
+        f"({len(train):,} train / {len(val):,} validation)",
+    )
     ax.tick_params(axis="x", rotation=30)
     return fig
 
 
-def plot_history(history: pd.DataFrame,
-                 metrics: tuple[str, ...] = ("loss", "acc"),
-                 title: str = "Training history") -> plt.Figure:
-    """Train and validation curves of each metric against epochs."""
-    labels = {"loss": "loss", "acc": "accuracy"}
-    fig, axes = plt.subplots(1, len(metrics), squeeze=False,
-                             figsize=(4.5 * len(metrics), 3.2))
+def plot_history(
+    history: pd.DataFrame,
+    metrics: tuple[str, ...] = ("loss", "acc"),
+    title: str = "Training history",
+    labels: dict[str, str] | None = None,
+    val_label: str = "validation",
+) -> plt.Figure:
+    """Train and validation curves of each metric against epochs, one
+    panel per metric. labels: metric -> axis label (default: the name);
+    val_label: what the ``val_`` columns were measured on."""
+    labels = {"loss": "loss", "acc": "accuracy", **(labels or {})}
+    fig, axes = plt.subplots(
+        1, len(metrics), squeeze=False, figsize=(4.7 * len(metrics), 3.4)
+    )
     for ax, metric in zip(axes[0], metrics):
         for part in ("train", "val"):
             col = f"{part}_{metric}"
             if col in history:
-                ax.plot(history["epoch"], history[col], marker="o",
-                        label={"val": "validation"}.get(part, part))
-        ax.set(xlabel="epoch", ylabel=labels.get(metric, metric),
-               title=labels.get(metric, metric))
+                ax.plot(
+                    history["epoch"],
+                    history[col],
+                    marker="o",
+                    label={"val": val_label}.get(part, "training"),
+                )
+        ax.set(
+            xlabel="epoch",
+            ylabel=labels.get(metric, metric),
+            title=labels.get(metric, metric),
+        )
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 
-def show_image_rows(rows: dict[str, torch.Tensor],
-                    title: str = "") -> plt.Figure:
+def show_image_rows(
+    rows: dict[str, torch.Tensor], title: str = ""
+) -> plt.Figure:
     """Rows of float images in [0, 1], shape (n, c, h, w) each, one row per
     entry, labelled by its key (e.g. originals above their augmentation)."""
     n_cols = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n_cols, squeeze=False,
-                             figsize=(1.1 * n_cols, 1.2 * len(rows) + 0.4))
+    fig, axes = plt.subplots(
+        len(rows),
+        n_cols,
+        squeeze=False,
+        figsize=(1.1 * n_cols, 1.2 * len(rows) + 0.4),
+    )
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n_cols):
             ax = axes[r, c]
@@ -174,42 +252,71 @@ def show_image_rows(rows: dict[str, torch.Tensor],
             ax.grid(False)
             if c < len(images):
                 img = images[c].detach().cpu().clamp(0, 1).permute(1, 2, 0)
-                ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img,
-                          cmap="gray", vmin=0, vmax=1)
+                ax.imshow(
+                    img.squeeze(-1) if img.shape[-1] == 1 else img,
+                    cmap="gray",
+                    vmin=0,
+                    vmax=1,
+                )
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
     fig.suptitle(title)
     return fig
 
 
-def plot_ablation(results: pd.DataFrame, metrics=("val_acc", "test_acc"),
-                  title: str = "Ablations") -> plt.Figure:
+def plot_ablation(
+    results: pd.DataFrame,
+    metrics=("val_acc", "test_acc"),
+    title: str = "Ablations",
+) -> plt.Figure:
     """Accuracy per config as points with error bars (one standard
     deviation over seeds), one colour per metric."""
-    long = results.melt(id_vars=["name", "seed"], value_vars=list(metrics),
-                        var_name="metric", value_name="accuracy")
+    long = results.melt(
+        id_vars=["name", "seed"],
+        value_vars=list(metrics),
+        var_name="metric",
+        value_name="accuracy",
+    )
     long["accuracy"] *= 100
-    long["metric"] = long["metric"].map(
-        {"val_acc": "validation", "test_acc": "test"}).fillna(long["metric"])
-    fig, ax = plt.subplots(figsize=(8, 0.45 * results["name"].nunique()
-                                    + 1.4))
-    sns.pointplot(long, y="name", x="accuracy", hue="metric",
-                  errorbar="sd", dodge=0.4, linestyle="none", capsize=0.2,
-                  markers="o", ax=ax)
+    long["metric"] = (
+        long["metric"]
+        .map({"val_acc": "validation", "test_acc": "test"})
+        .fillna(long["metric"])
+    )
+    fig, ax = plt.subplots(figsize=(8, 0.45 * results["name"].nunique() + 1.4))
+    sns.pointplot(
+        long,
+        y="name",
+        x="accuracy",
+        hue="metric",
+        errorbar="sd",
+        dodge=0.4,
+        linestyle="none",
+        capsize=0.2,
+        markers="o",
+        ax=ax,
+    )
     n_seeds = results["seed"].nunique()
-    ax.set(ylabel="", xlabel=f"accuracy (%), mean ± std over {n_seeds} "
-           f"seed{'s' if n_seeds > 1 else ''}", title=title)
+    ax.set(
+        ylabel="",
+        xlabel=f"accuracy (%), mean ± std over {n_seeds} "
+        f"seed{'s' if n_seeds > 1 else ''}",
+        title=title,
+    )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def plot_learning_curves(histories: pd.DataFrame, metric: str = "val_acc",
-                         title: str = "Learning curves", x: str = "epoch",
-                         ax: plt.Axes | None = None) -> plt.Figure:
+def plot_learning_curves(
+    histories: pd.DataFrame,
+    metric: str = "val_acc",
+    title: str = "Learning curves",
+    x: str = "epoch",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
     """``metric`` per config against epochs (mean over seeds, band = one
     standard deviation) or, with x="seconds", against training time (one
     line per seed, since seeds take different times)."""
-    data = histories.assign(value=histories[metric] * (
-        100 if "acc" in metric else 1))
+    data = histories.assign(value=histories[metric] * percent_scale(metric))
     order = list(dict.fromkeys(data["name"]))
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -217,45 +324,80 @@ def plot_learning_curves(histories: pd.DataFrame, metric: str = "val_acc",
     if x == "seconds":
         data = data.sort_values(["name", "seed", "epoch"])
         data["elapsed"] = data.groupby(["name", "seed"])["seconds"].cumsum()
-        sns.lineplot(data, x="elapsed", y="value", hue="name", units="seed",
-                     estimator=None, hue_order=order, ax=ax, alpha=0.8)
+        sns.lineplot(
+            data,
+            x="elapsed",
+            y="value",
+            hue="name",
+            units="seed",
+            estimator=None,
+            hue_order=order,
+            ax=ax,
+            alpha=0.8,
+        )
         ax.set_xlabel("training time (s)")
     else:
-        sns.lineplot(data, x="epoch", y="value", hue="name", errorbar="sd",
-                     marker="o", hue_order=order, ax=ax)
+        sns.lineplot(
+            data,
+            x="epoch",
+            y="value",
+            hue="name",
+            errorbar="sd",
+            marker="o",
+            hue_order=order,
+            ax=ax,
+        )
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("epoch")
-    label = {"val_acc": "validation accuracy (%)",
-             "train_acc": "training accuracy (%)",
-             "val_loss": "validation loss", "train_loss": "training loss"}
-    ax.set(ylabel=label.get(metric, metric), title=title)
+    ax.set(ylabel=metric_label(metric), title=title)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def plot_lr_sweep(results: pd.DataFrame, group: str = "optimizer",
-                  metric: str = "val_acc") -> plt.Figure:
+def plot_lr_sweep(
+    results: pd.DataFrame,
+    group: str = "optimizer",
+    metric: str = "val_acc",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
     """``metric`` against the learning rate (log scale), one line per
     ``group``; runs that diverged are marked with a cross at chance."""
-    data = results.assign(value=results[metric] * 100)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    sns.lineplot(data, x="lr", y="value", hue=group, marker="o",
-                 errorbar="sd", ax=ax)
+    data = results.assign(value=results[metric] * percent_scale(metric))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    fig = ax.figure
+    sns.lineplot(
+        data, x="lr", y="value", hue=group, marker="o", errorbar="sd", ax=ax
+    )
     if "diverged" in data and data["diverged"].any():
         bad = data[data["diverged"].astype(bool)]
-        ax.scatter(bad["lr"], bad["value"], marker="x", color="black",
-                   s=60, zorder=3, label="diverged")
+        ax.scatter(
+            bad["lr"],
+            bad["value"],
+            marker="x",
+            color="black",
+            s=60,
+            zorder=3,
+            label="diverged",
+        )
     ax.set_xscale("log")
-    ax.set(xlabel="learning rate (log scale)",
-           ylabel="validation accuracy (%)",
-           title="Learning-rate sweep: each optimizer's own good rate")
+    ax.set(
+        xlabel="learning rate (log scale)",
+        ylabel=metric_label(metric),
+        title="Learning-rate sweep: each optimizer's own good rate",
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def plot_trajectories(fn, paths: dict[str, np.ndarray],
-                      extent=(-2.0, 2.0, -1.0, 3.0), minimum=(1.0, 1.0),
-                      title: str = "", n_cols: int = 3) -> plt.Figure:
+def plot_trajectories(
+    fn,
+    paths: dict[str, np.ndarray],
+    extent=(-2.0, 2.0, -1.0, 3.0),
+    minimum=(1.0, 1.0),
+    title: str = "",
+    n_cols: int = 3,
+) -> plt.Figure:
     """Small multiples: each optimizer's path over the contour plot of a
     2-D function ``fn(xy (..., 2) tensor) -> (...)``; paths maps a name to
     positions (steps, 2)."""
@@ -265,23 +407,43 @@ def plot_trajectories(fn, paths: dict[str, np.ndarray],
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
     levels = np.log10(fn(grid).numpy() + 1e-3)
     n_rows = -(-len(paths) // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, sharex=True,
-                             sharey=True, figsize=(4.6 * n_cols,
-                                                   3.5 * n_rows))
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        figsize=(4.6 * n_cols, 3.5 * n_rows),
+    )
     palette = sns.color_palette("deep", len(paths))
     for ax, color, (name, path) in zip(axes.flat, palette, paths.items()):
         ax.contour(xs, ys, levels, levels=20, cmap="Greys", linewidths=0.6)
-        ax.plot(path[:, 0], path[:, 1], color=color, lw=1.6, marker=".",
-                markersize=2)
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            color=color,
+            lw=1.6,
+            marker=".",
+            markersize=2,
+        )
         ax.scatter(*path[0], marker="s", color="black", s=30, zorder=4)
-        ax.scatter(*minimum, marker="*", color="gold", edgecolor="black",
-                   s=180, zorder=4)
+        ax.scatter(
+            *minimum,
+            marker="*",
+            color="gold",
+            edgecolor="black",
+            s=180,
+            zorder=4,
+        )
         distance = float(np.hypot(*(path[-1] - np.asarray(minimum))))
         ax.set(xlim=(x0, x1), ylim=(y0, y1))
-        ax.set_title(f"{name}\n{len(path) - 1} steps, ends {distance:.2g}"
-                     f" from the minimum", fontsize=10)
+        ax.set_title(
+            f"{name}\n{len(path) - 1} steps, ends {distance:.2g}"
+            f" from the minimum",
+            fontsize=10,
+        )
         ax.grid(False)
-    for ax in axes.flat[len(paths):]:
+    for ax in axes.flat[len(paths) :]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("y")
@@ -292,54 +454,91 @@ def plot_trajectories(fn, paths: dict[str, np.ndarray],
     return fig
 
 
-def plot_grid_heatmap(results: pd.DataFrame, row: str = "lr",
-                      col: str = "batch_size", value: str = "val_acc",
-                      title: str = "Validation accuracy (%)") -> plt.Figure:
+def plot_grid_heatmap(
+    results: pd.DataFrame,
+    row: str = "lr",
+    col: str = "batch_size",
+    value: str = "val_acc",
+    title: str = "Validation accuracy (%)",
+) -> plt.Figure:
     """A heatmap of ``value`` (mean over seeds) over a 2-D grid."""
-    table = results.pivot_table(index=row, columns=col, values=value,
-                                aggfunc="mean") * 100
-    fig, ax = plt.subplots(figsize=(1.3 * table.shape[1] + 2,
-                                    0.8 * table.shape[0] + 1.2))
-    sns.heatmap(table, annot=True, fmt=".1f", cmap="viridis", ax=ax,
-                cbar_kws={"label": "accuracy (%)"})
+    table = results.pivot_table(
+        index=row, columns=col, values=value, aggfunc="mean"
+    ) * percent_scale(value)
+    fig, ax = plt.subplots(
+        figsize=(1.3 * table.shape[1] + 2, 0.8 * table.shape[0] + 1.2)
+    )
+    sns.heatmap(
+        table,
+        annot=True,
+        fmt=".1f",
+        cmap="viridis",
+        ax=ax,
+        cbar_kws={"label": "accuracy (%)"},
+    )
     names = {"lr": "learning rate", "batch_size": "batch size"}
-    ax.set(ylabel=names.get(row, row), xlabel=names.get(col, col),
-           title=title)
+    ax.set(ylabel=names.get(row, row), xlabel=names.get(col, col), title=title)
     return fig
 
 
-def plot_confusion_matrix(cm: np.ndarray, classes: list[str],
-                          title: str = "Confusion matrix") -> plt.Figure:
+def plot_confusion_matrix(
+    cm: np.ndarray, classes: list[str], title: str = "Confusion matrix"
+) -> plt.Figure:
     """Row-normalised confusion matrix (% of each true class)."""
     share = 100 * cm / cm.sum(axis=1, keepdims=True).clip(min=1)
     fig, ax = plt.subplots(figsize=(7, 6))
-    sns.heatmap(share, annot=True, fmt=".0f", cmap="Blues", vmin=0,
-                vmax=100, xticklabels=classes, yticklabels=classes,
-                cbar_kws={"label": "% of the true class"}, ax=ax)
+    sns.heatmap(
+        share,
+        annot=True,
+        fmt=".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        xticklabels=classes,
+        yticklabels=classes,
+        cbar_kws={"label": "% of the true class"},
+        ax=ax,
+    )
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     return fig
 
 
-def plot_embeddings(panels: dict[str, tuple], classes: list[str],
-                    title: str = "", axis: str = "t-SNE") -> plt.Figure:
+def plot_embeddings(
+    panels: dict[str, tuple],
+    classes: list[str],
+    title: str = "",
+    axis: str = "t-SNE",
+) -> plt.Figure:
     """Small multiples of 2-D embeddings coloured by class: panels maps a
     panel title to (Y (n, 2), labels (n,)); axis names the coordinates
     (t-SNE's have no units)."""
-    fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(4.2 * len(panels), 4.4))
+    fig, axes = plt.subplots(
+        1, len(panels), squeeze=False, figsize=(4.2 * len(panels), 4.4)
+    )
     palette = sns.color_palette("tab10", len(classes))
     for ax, (name, (Y, labels)) in zip(axes[0], panels.items()):
         Y = np.asarray(Y)
         labels = np.asarray(labels)
         for c, cls in enumerate(classes):
             pts = Y[labels == c]
-            ax.scatter(pts[:, 0], pts[:, 1], s=6, color=palette[c],
-                       label=cls, alpha=0.8, linewidths=0)
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                s=6,
+                color=palette[c],
+                label=cls,
+                alpha=0.8,
+                linewidths=0,
+            )
         ax.set(title=name, xticks=[], yticks=[])
         ax.set_xlabel(f"{axis} 1")
         ax.set_ylabel(f"{axis} 2")
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                       markerscale=3, title="class")
+    axes[0, -1].legend(
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        markerscale=3,
+        title="class",
+    )
     fig.suptitle(title)
     return fig
 
@@ -349,38 +548,56 @@ def _unit(E) -> np.ndarray:
     return E / np.linalg.norm(E, axis=1, keepdims=True).clip(min=1e-12)
 
 
-def plot_sphere_embeddings(panels: dict[str, tuple], classes: list[str],
-                           title: str = "", n_cols: int = 4) -> plt.Figure:
+def _draw_on_sphere(ax, E, labels, palette, title: str) -> None:
+    """Unit-normalised 3-D points on a 3-D axes, one colour per class."""
+    P, labels = _unit(E), np.asarray(labels)
+    for c, colour in enumerate(palette):
+        pts = P[labels == c]
+        ax.scatter(*pts.T, s=3, color=colour, depthshade=False)
+    ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), title=title)
+    ax.set(xticks=[], yticks=[], zticks=[])
+
+
+def plot_sphere_embeddings(
+    panels: dict[str, tuple],
+    classes: list[str],
+    title: str = "",
+    n_cols: int = 4,
+) -> plt.Figure:
     """Small multiples of L2-normalised 3-D embeddings on the unit sphere,
     coloured by class: panels maps a title to (E (n, 3), labels (n,))."""
     n_rows = -(-len(panels) // n_cols)
-    fig = plt.figure(figsize=(3.6 * min(n_cols, len(panels)),
-                              3.6 * n_rows + 0.6))
+    fig = plt.figure(
+        figsize=(3.6 * min(n_cols, len(panels)), 3.6 * n_rows + 0.6)
+    )
     palette = sns.color_palette("tab10", len(classes))
-    u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+    u, v = np.mgrid[0 : 2 * np.pi : 24j, 0 : np.pi : 12j]
     sphere = (np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v))
     for k, (name, (E, labels)) in enumerate(panels.items()):
-        ax = fig.add_subplot(n_rows, min(n_cols, len(panels)), k + 1,
-                             projection="3d")
+        ax = fig.add_subplot(
+            n_rows, min(n_cols, len(panels)), k + 1, projection="3d"
+        )
         ax.plot_wireframe(*sphere, color="0.85", linewidth=0.4)
-        P, labels = _unit(E), np.asarray(labels)
-        for c, cls in enumerate(classes):
-            pts = P[labels == c]
-            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=3,
-                       color=palette[c], label=cls, depthshade=False)
-        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[],
-               yticks=[], zticks=[], title=name)
+        _draw_on_sphere(ax, E, labels, palette, name)
         ax.set_box_aspect((1, 1, 1))
-    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[c],
-                          label=cls) for c, cls in enumerate(classes)]
-    fig.legend(handles=handles, loc="lower center", ncol=len(classes),
-               title="class", frameon=False)
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color=palette[c], label=cls)
+        for c, cls in enumerate(classes)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(classes),
+        title="class",
+        frameon=False,
+    )
     fig.suptitle(title)
     return fig
 
 
-def save_sphere_animation(panels: dict[str, tuple], classes: list[str],
-                          path, fps: int = 2) -> None:
+def save_sphere_animation(
+    panels: dict[str, tuple], classes: list[str], path, fps: int = 2
+) -> None:
     """The sphere panels as frames of a GIF at ``path`` (one per panel)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
@@ -392,27 +609,24 @@ def save_sphere_animation(panels: dict[str, tuple], classes: list[str],
     def draw(k):
         ax.clear()
         name, (E, labels) = frames[k]
-        P, labels = _unit(E), np.asarray(labels)
-        for c in range(len(classes)):
-            pts = P[labels == c]
-            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=3,
-                       color=palette[c], depthshade=False)
-        ax.set(xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1), xticks=[],
-               yticks=[], zticks=[], title=name)
+        _draw_on_sphere(ax, E, labels, palette, name)
         ax.view_init(elev=20, azim=30 + 10 * k)
 
     FuncAnimation(fig, draw, frames=len(frames)).save(
-        str(path), writer=PillowWriter(fps=fps))
+        str(path), writer=PillowWriter(fps=fps)
+    )
     plt.close(fig)
 
 
-def plot_circle_embeddings(panels: dict[str, tuple], classes: list[str],
-                           title: str = "") -> plt.Figure:
+def plot_circle_embeddings(
+    panels: dict[str, tuple], classes: list[str], title: str = ""
+) -> plt.Figure:
     """2-D embeddings projected on the unit circle, one panel per head:
     panels maps a title to (E (n, 2), labels (n,), class weights (k, 2) or
     None). Class weight directions are drawn as arrows."""
-    fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(4.2 * len(panels), 4.6))
+    fig, axes = plt.subplots(
+        1, len(panels), squeeze=False, figsize=(4.2 * len(panels), 4.6)
+    )
     palette = sns.color_palette("tab10", len(classes))
     t = np.linspace(0, 2 * np.pi, 200)
     for ax, (name, (E, labels, W)) in zip(axes[0], panels.items()):
@@ -422,30 +636,53 @@ def plot_circle_embeddings(panels: dict[str, tuple], classes: list[str],
         r = 1 + 0.04 * np.random.default_rng(0).standard_normal(len(P))
         for c, cls in enumerate(classes):
             pts = P[labels == c] * r[labels == c, None]
-            ax.scatter(pts[:, 0], pts[:, 1], s=3, color=palette[c],
-                       label=cls)
+            ax.scatter(pts[:, 0], pts[:, 1], s=3, color=palette[c], label=cls)
         if W is not None:
             for c, w in enumerate(_unit(W)):
-                ax.annotate("", xy=0.8 * w, xytext=(0, 0),
-                            arrowprops=dict(arrowstyle="->",
-                                            color=palette[c], lw=1.5))
-        ax.set(xlim=(-1.25, 1.25), ylim=(-1.25, 1.25), aspect="equal",
-               xticks=[], yticks=[], title=name)
+                ax.annotate(
+                    "",
+                    xy=0.8 * w,
+                    xytext=(0, 0),
+                    arrowprops=dict(arrowstyle="->", color=palette[c], lw=1.5),
+                )
+        ax.set(
+            xlim=(-1.25, 1.25),
+            ylim=(-1.25, 1.25),
+            aspect="equal",
+            xticks=[],
+            yticks=[],
+            title=name,
+        )
         ax.grid(False)
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                       markerscale=4, title="class")
+    axes[0, -1].legend(
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        markerscale=4,
+        title="class",
+    )
     fig.suptitle(title)
     return fig
 
 
-def plot_angle_matrix(angles, classes: list[str],
-                      title: str = "Angles between class centres (degrees)"
-                      ) -> plt.Figure:
+def plot_angle_matrix(
+    angles,
+    classes: list[str],
+    title: str = "Angles between class centres (degrees)",
+) -> plt.Figure:
     """Heatmap of the angles between class centres."""
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    sns.heatmap(np.asarray(angles), annot=True, fmt=".0f", cmap="magma",
-                xticklabels=classes, yticklabels=classes, vmin=0,
-                vmax=180, cbar_kws={"label": "angle (degrees)"}, ax=ax)
+    sns.heatmap(
+        np.asarray(angles),
+        annot=True,
+        fmt=".0f",
+        cmap="magma",
+        xticklabels=classes,
+        yticklabels=classes,
+        vmin=0,
+        vmax=180,
+        cbar_kws={"label": "angle (degrees)"},
+        ax=ax,
+    )
     ax.set(title=title, xlabel="class", ylabel="class")
     return fig
 
@@ -456,9 +693,12 @@ def plot_roc(curves: dict[str, tuple], title: str = "") -> plt.Figure:
     for name, (fpr, tpr, auc) in curves.items():
         ax.plot(fpr, tpr, lw=2, label=f"{name} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="0.6", ls="--", label="chance")
-    ax.set(xlabel="false positive rate (different digits accepted)",
-           ylabel="true positive rate (same digit accepted)",
-           title=title, aspect="equal")
+    ax.set(
+        xlabel="false positive rate (different digits accepted)",
+        ylabel="true positive rate (same digit accepted)",
+        title=title,
+        aspect="equal",
+    )
     ax.legend(loc="lower right")
     return fig
 
@@ -468,19 +708,34 @@ def plot_explained_variance(ratio, title: str = "") -> plt.Figure:
     ratio = np.asarray(ratio)
     k = np.arange(1, len(ratio) + 1)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(k, 100 * ratio, color="tab:blue", alpha=0.6,
-           label="per component")
-    ax.plot(k, 100 * np.cumsum(ratio), color="tab:red", marker=".",
-            label="cumulative")
-    ax.set(xlabel="principal component", ylabel="variance explained (%)",
-           ylim=(0, 100), title=title)
+    ax.bar(k, 100 * ratio, color="tab:blue", alpha=0.6, label="per component")
+    ax.plot(
+        k,
+        100 * np.cumsum(ratio),
+        color="tab:red",
+        marker=".",
+        label="cumulative",
+    )
+    ax.set(
+        xlabel="principal component",
+        ylabel="variance explained (%)",
+        ylim=(0, 100),
+        title=title,
+    )
     ax.legend(loc="center right")
     return fig
 
 
-def plot_thumbnails(Y, images, labels, classes: list[str],
-                    n_shown: int = 300, zoom: float = 0.6, seed: int = 0,
-                    title: str = "") -> plt.Figure:
+def plot_thumbnails(
+    Y,
+    images,
+    labels,
+    classes: list[str],
+    n_shown: int = 300,
+    zoom: float = 0.6,
+    seed: int = 0,
+    title: str = "",
+) -> plt.Figure:
     """Images (n, 1 or 3, h, w) uint8 drawn at their 2-D positions Y (n, 2),
     with a coloured frame per class; a random ``n_shown`` of them."""
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
@@ -494,29 +749,60 @@ def plot_thumbnails(Y, images, labels, classes: list[str],
     for i in pick:
         img = np.asarray(images[i]).transpose(1, 2, 0).squeeze()
         box = OffsetImage(img, cmap="gray_r", zoom=zoom)
-        ab = AnnotationBbox(box, Y[i], frameon=True, pad=0.05,
-                            bboxprops=dict(edgecolor=palette[labels[i]],
-                                           lw=1.2))
+        ab = AnnotationBbox(
+            box,
+            Y[i],
+            frameon=True,
+            pad=0.05,
+            bboxprops=dict(edgecolor=palette[labels[i]], lw=1.2),
+        )
         ax.add_artist(ab)
-    handles = [plt.Line2D([], [], marker="s", ls="", color=palette[c],
-                          label=cls) for c, cls in enumerate(classes)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
-              title="frame = class")
-    ax.set(xticks=[], yticks=[], xlabel="t-SNE 1 (no units)",
-           ylabel="t-SNE 2 (no units)", title=title)
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=palette[c], label=cls)
+        for c, cls in enumerate(classes)
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        title="frame = class",
+    )
+    ax.set(
+        xticks=[],
+        yticks=[],
+        xlabel="t-SNE 1 (no units)",
+        ylabel="t-SNE 2 (no units)",
+        title=title,
+    )
     return fig
 
 
-def plot_kl_history(histories: dict[str, list], title: str = "") -> plt.Figure:
+def plot_kl_history(
+    histories: dict[str, list],
+    title: str = "",
+    exaggeration_iter: int | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
     """KL divergence against iteration for t-SNE runs: histories maps a name
-    to the estimator's ``kl_history_`` [(iteration, kl), ...]."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    to the estimator's ``kl_history_`` [(iteration, kl), ...];
+    exaggeration_iter: where early exaggeration ended (the estimator's
+    ``exaggeration_iter``), marked with a dotted line."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    fig = ax.figure
     for name, history in histories.items():
         it, kl = zip(*history)
         ax.plot(it, kl, marker=".", label=name)
     ax.set(xlabel="iteration", ylabel="KL(P || Q) (nats)", title=title)
-    ax.axvline(250, color="0.5", ls=":", lw=1)
-    ax.text(255, ax.get_ylim()[1], " early exaggeration ends", va="top",
-            fontsize=9, color="0.4")
+    if exaggeration_iter is not None:
+        ax.axvline(exaggeration_iter, color="0.5", ls=":", lw=1)
+        ax.text(
+            exaggeration_iter,
+            ax.get_ylim()[1],
+            " early exaggeration ends",
+            va="top",
+            fontsize=9,
+            color="0.4",
+        )
     ax.legend()
     return fig

@@ -4,6 +4,7 @@
 meaningful results. ``full``: the real assignment on a GPU. ``auto``: full on
 CUDA, else cpu. ``$LAB_PROFILE`` replaces the notebook's default ``auto``.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .data import default_data_dir
-from .train import default_device, seed_everything
+from .engine import default_device, seed_everything
 
 PROFILE_NAMES = ("smoke", "cpu", "full")
 
@@ -34,38 +35,90 @@ PROFILES: dict[str, dict[str, dict]] = {
         # epochs: per ablation run; grid_*: the lr x batch-size grid (one
         # seed); final_*: the chosen configuration's run (early stopping);
         # tsne_points: test images drawn in the latent-space figure.
-        "smoke": {"base": "small", "n_train": 500, "n_val": 200,
-                  "n_test": 400, "epochs": 1, "seeds": [0],
-                  "grid_lrs": [1e-3, 3e-3], "grid_batch_sizes": [64, 128],
-                  "grid_epochs": 1, "final_epochs": 2, "final_patience": 2,
-                  "tsne_points": 150, "tsne_iter": 300},
-        "cpu": {"base": "small", "n_train": 6000, "n_val": 2000,
-                "n_test": 5000, "epochs": 5, "seeds": [0, 1, 2],
-                "grid_lrs": [3e-4, 1e-3, 3e-3],
-                "grid_batch_sizes": [32, 64, 128], "grid_epochs": 5,
-                "final_epochs": 15, "final_patience": 4,
-                "tsne_points": 1000, "tsne_iter": 1000},
-        "full": {"base": "wide", "n_train": None, "n_val": 5000,
-                 "n_test": None, "epochs": 30, "seeds": [0, 1, 2],
-                 "grid_lrs": [1e-4, 3e-4, 1e-3],
-                 "grid_batch_sizes": [64, 128, 256], "grid_epochs": 20,
-                 "final_epochs": 100, "final_patience": 10,
-                 "tsne_points": 2000, "tsne_iter": 1000},
+        "smoke": {
+            "base": "small",
+            "n_train": 500,
+            "n_val": 200,
+            "n_test": 400,
+            "epochs": 1,
+            "seeds": [0],
+            "grid_lrs": [1e-3, 3e-3],
+            "grid_batch_sizes": [64, 128],
+            "grid_epochs": 1,
+            "final_epochs": 2,
+            "final_patience": 2,
+            "tsne_points": 150,
+            "tsne_iter": 300,
+        },
+        "cpu": {
+            "base": "small",
+            "n_train": 6000,
+            "n_val": 2000,
+            "n_test": 5000,
+            "epochs": 5,
+            "seeds": [0, 1, 2],
+            "grid_lrs": [3e-4, 1e-3, 3e-3],
+            "grid_batch_sizes": [32, 64, 128],
+            "grid_epochs": 5,
+            "final_epochs": 15,
+            "final_patience": 4,
+            "tsne_points": 1000,
+            "tsne_iter": 1000,
+        },
+        "full": {
+            "base": "wide",
+            "n_train": None,
+            "n_val": 5000,
+            "n_test": None,
+            "epochs": 30,
+            "seeds": [0, 1, 2],
+            "grid_lrs": [1e-4, 3e-4, 1e-3],
+            "grid_batch_sizes": [64, 128, 256],
+            "grid_epochs": 20,
+            "final_epochs": 100,
+            "final_patience": 10,
+            "tsne_points": 2000,
+            "tsne_iter": 1000,
+        },
     },
     "03_optimizers": {
         # lr_points: central points of each optimizer's lr grid to try;
         # sweep_epochs: per lr-sweep run (one seed); epochs: per final run;
         # target: validation accuracy for "epochs/seconds to target";
         # path_steps: steps on the 2-D test function.
-        "smoke": {"n_train": 400, "n_val": 200, "n_test": 400,
-                  "lr_points": 2, "sweep_epochs": 1, "epochs": 2,
-                  "seeds": [0], "target": 0.15, "path_steps": 300},
-        "cpu": {"n_train": 4000, "n_val": 1000, "n_test": 5000,
-                "lr_points": 5, "sweep_epochs": 3, "epochs": 6,
-                "seeds": [0, 1, 2], "target": 0.40, "path_steps": 1000},
-        "full": {"n_train": None, "n_val": 5000, "n_test": None,
-                 "lr_points": 5, "sweep_epochs": 10, "epochs": 40,
-                 "seeds": [0, 1, 2], "target": 0.75, "path_steps": 3000},
+        "smoke": {
+            "n_train": 400,
+            "n_val": 200,
+            "n_test": 400,
+            "lr_points": 2,
+            "sweep_epochs": 1,
+            "epochs": 2,
+            "seeds": [0],
+            "target": 0.15,
+            "path_steps": 300,
+        },
+        "cpu": {
+            "n_train": 4000,
+            "n_val": 1000,
+            "n_test": 5000,
+            "lr_points": 5,
+            "sweep_epochs": 3,
+            "epochs": 6,
+            "seeds": [0, 1, 2],
+            "target": 0.40,
+            "path_steps": 1000,
+        },
+        "full": {
+            "n_train": None,
+            "n_val": 5000,
+            "n_test": None,
+            "lr_points": 5,
+            "sweep_epochs": 10,
+            "epochs": 40,
+            "seeds": [0, 1, 2],
+            "target": 0.75,
+            "path_steps": 3000,
+        },
     },
     "04_arcface": {
         # width: channel multiplier of the five-conv net; epochs_*: upper
@@ -73,55 +126,122 @@ PROFILES: dict[str, dict[str, dict]] = {
         # epoch; circle_*/grid_*/verify_*: the 2-D heads comparison, the
         # s x m grid and the verification experiment (training images,
         # epochs); n_pairs: same- and different-digit pairs for the ROC.
-        "smoke": {"n_train": 1500, "n_test": 500, "width": 0.25,
-                  "epochs_3d": 1, "epochs_128": 1, "patience": 2,
-                  "sphere_points": 200, "animation": False,
-                  "circle_train": 600, "circle_epochs": 1,
-                  "grid_s": [8.0, 16.0], "grid_m": [0.1, 0.3],
-                  "grid_train": 600, "grid_epochs": 1,
-                  "verify_train": 600, "verify_epochs": 1,
-                  "n_pairs": 500},
-        "cpu": {"n_train": None, "n_test": None, "width": 0.5,
-                "epochs_3d": 5, "epochs_128": 3, "patience": 3,
-                "sphere_points": 1000, "animation": True,
-                "circle_train": 10000, "circle_epochs": 5,
-                "grid_s": [4.0, 16.0, 64.0], "grid_m": [0.1, 0.5],
-                "grid_train": 10000, "grid_epochs": 2,
-                "verify_train": 20000, "verify_epochs": 3,
-                "n_pairs": 5000},
-        "full": {"n_train": None, "n_test": None, "width": 1.0,
-                 "epochs_3d": 30, "epochs_128": 30, "patience": 5,
-                 "sphere_points": 2000, "animation": True,
-                 "circle_train": None, "circle_epochs": 10,
-                 "grid_s": [4.0, 8.0, 16.0, 32.0, 64.0],
-                 "grid_m": [0.1, 0.2, 0.3, 0.5], "grid_train": None,
-                 "grid_epochs": 5, "verify_train": None,
-                 "verify_epochs": 10, "n_pairs": 20000},
+        "smoke": {
+            "n_train": 1500,
+            "n_test": 500,
+            "width": 0.25,
+            "epochs_3d": 1,
+            "epochs_128": 1,
+            "patience": 2,
+            "sphere_points": 200,
+            "animation": False,
+            "circle_train": 600,
+            "circle_epochs": 1,
+            "grid_s": [8.0, 16.0],
+            "grid_m": [0.1, 0.3],
+            "grid_train": 600,
+            "grid_epochs": 1,
+            "verify_train": 600,
+            "verify_epochs": 1,
+            "n_pairs": 500,
+        },
+        "cpu": {
+            "n_train": None,
+            "n_test": None,
+            "width": 0.5,
+            "epochs_3d": 5,
+            "epochs_128": 3,
+            "patience": 3,
+            "sphere_points": 1000,
+            "animation": True,
+            "circle_train": 10000,
+            "circle_epochs": 5,
+            "grid_s": [4.0, 16.0, 64.0],
+            "grid_m": [0.1, 0.5],
+            "grid_train": 10000,
+            "grid_epochs": 2,
+            "verify_train": 20000,
+            "verify_epochs": 3,
+            "n_pairs": 5000,
+        },
+        "full": {
+            "n_train": None,
+            "n_test": None,
+            "width": 1.0,
+            "epochs_3d": 30,
+            "epochs_128": 30,
+            "patience": 5,
+            "sphere_points": 2000,
+            "animation": True,
+            "circle_train": None,
+            "circle_epochs": 10,
+            "grid_s": [4.0, 8.0, 16.0, 32.0, 64.0],
+            "grid_m": [0.1, 0.2, 0.3, 0.5],
+            "grid_train": None,
+            "grid_epochs": 5,
+            "verify_train": None,
+            "verify_epochs": 10,
+            "n_pairs": 20000,
+        },
     },
     "05_fashion_pca_tsne": {
         # pca_images: raw images for the pixel PCA; tsne_points: test
         # images embedded by t-SNE; thumbnails: images drawn on the map.
-        "smoke": {"n_train": 1000, "n_val": 200, "n_test": 500,
-                  "epochs": 1, "patience": 2, "pca_images": 500,
-                  "tsne_points": 150, "tsne_iter": 300, "thumbnails": 50},
-        "cpu": {"n_train": 20000, "n_val": 5000, "n_test": None,
-                "epochs": 6, "patience": 3, "pca_images": 5000,
-                "tsne_points": 2500, "tsne_iter": 1000,
-                "thumbnails": 300},
-        "full": {"n_train": None, "n_val": 6000, "n_test": None,
-                 "epochs": 30, "patience": 5, "pca_images": 10000,
-                 "tsne_points": 10000, "tsne_iter": 1000,
-                 "thumbnails": 500},
+        "smoke": {
+            "n_train": 1000,
+            "n_val": 200,
+            "n_test": 500,
+            "epochs": 1,
+            "patience": 2,
+            "pca_images": 500,
+            "tsne_points": 150,
+            "tsne_iter": 300,
+            "thumbnails": 50,
+        },
+        "cpu": {
+            "n_train": 20000,
+            "n_val": 5000,
+            "n_test": None,
+            "epochs": 6,
+            "patience": 3,
+            "pca_images": 5000,
+            "tsne_points": 2500,
+            "tsne_iter": 1000,
+            "thumbnails": 300,
+        },
+        "full": {
+            "n_train": None,
+            "n_val": 6000,
+            "n_test": None,
+            "epochs": 30,
+            "patience": 5,
+            "pca_images": 10000,
+            "tsne_points": 10000,
+            "tsne_iter": 1000,
+            "thumbnails": 500,
+        },
     },
     "06_vae_faces": {
         # epochs: the main model; sweep_epochs: each model of the beta
         # sweep. n_train/n_test: None = all of LFW's seeded split.
-        "smoke": {"n_train": 300, "n_test": 100, "epochs": 1,
-                  "sweep_epochs": 1},
-        "cpu": {"n_train": None, "n_test": None, "epochs": 20,
-                "sweep_epochs": 8},
-        "full": {"n_train": None, "n_test": None, "epochs": 200,
-                 "sweep_epochs": 50},
+        "smoke": {
+            "n_train": 300,
+            "n_test": 100,
+            "epochs": 1,
+            "sweep_epochs": 1,
+        },
+        "cpu": {
+            "n_train": None,
+            "n_test": None,
+            "epochs": 20,
+            "sweep_epochs": 8,
+        },
+        "full": {
+            "n_train": None,
+            "n_test": None,
+            "epochs": 200,
+            "sweep_epochs": 50,
+        },
     },
 }
 
@@ -134,23 +254,29 @@ def resolve_profile(profile: str | None = "auto", device=None) -> str:
     if name == "auto":
         name = os.environ.get("LAB_PROFILE", "auto").strip().lower()
         if name not in PROFILE_NAMES + ("auto",):
-            raise ValueError(f"LAB_PROFILE={name!r} is not a profile. Use "
-                             f"one of: smoke, cpu, full, auto.")
+            raise ValueError(
+                f"LAB_PROFILE={name!r} is not a profile. Use "
+                f"one of: smoke, cpu, full, auto."
+            )
     if name == "auto":
         device = torch.device(device) if device else default_device()
         return "full" if device.type == "cuda" else "cpu"
     if name not in PROFILE_NAMES:
-        raise ValueError(f"Unknown profile {profile!r}. Use one of: smoke "
-                         f"(seconds, CI), cpu (minutes on a laptop), full "
-                         f"(GPU) or auto.")
+        raise ValueError(
+            f"Unknown profile {profile!r}. Use one of: smoke "
+            f"(seconds, CI), cpu (minutes on a laptop), full "
+            f"(GPU) or auto."
+        )
     return name
 
 
 def profile_settings(lab: str, profile: str) -> dict:
     """A copy of the settings row of ``lab`` for a concrete ``profile``."""
     if lab not in PROFILES:
-        raise ValueError(f"No profile table for lab {lab!r}. Known labs: "
-                         f"{', '.join(PROFILES)}.")
+        raise ValueError(
+            f"No profile table for lab {lab!r}. Known labs: "
+            f"{', '.join(PROFILES)}."
+        )
     return dict(PROFILES[lab][resolve_profile(profile)])
 
 
@@ -200,8 +326,10 @@ class LabRun:
     def finish(self) -> str:
         """One line with the wall time, for the last cell of a notebook."""
         seconds = time.perf_counter() - self.started
-        return (f"Lab {self.lab} finished in {seconds:.1f} s (profile "
-                f"{self.profile}, device {_device_name(self.device)}).")
+        return (
+            f"Lab {self.lab} finished in {seconds:.1f} s (profile "
+            f"{self.profile}, device {_device_name(self.device)})."
+        )
 
 
 def _device_name(device: torch.device) -> str:
@@ -210,10 +338,14 @@ def _device_name(device: torch.device) -> str:
     return device.type
 
 
-def start_lab(lab: str, profile: str = "auto", seed: int = 0,
-              data_dir: str | Path | None = None,
-              results_dir: str | Path | None = None,
-              device=None) -> LabRun:
+def start_lab(
+    lab: str,
+    profile: str = "auto",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    results_dir: str | Path | None = None,
+    device=None,
+) -> LabRun:
     """Resolve profile, device, data and results folders, seed everything,
     and return the run's record; print ``run.banner()`` in the notebook.
 
@@ -223,10 +355,17 @@ def start_lab(lab: str, profile: str = "auto", seed: int = 0,
     device = torch.device(device) if device else default_device()
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
-    data_dir = Path(data_dir).expanduser() if data_dir else \
-        default_data_dir()
-    results = Path(results_dir or os.environ.get("LAB_RESULTS_DIR")
-                   or "results").expanduser()
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    results = Path(
+        results_dir or os.environ.get("LAB_RESULTS_DIR") or "results"
+    ).expanduser()
     seed_everything(seed)
-    return LabRun(lab, name, settings, device, seed, data_dir.resolve(),
-                  (results / lab / name).resolve())
+    return LabRun(
+        lab,
+        name,
+        settings,
+        device,
+        seed,
+        data_dir.resolve(),
+        (results / lab / name).resolve(),
+    )

@@ -1,6 +1,7 @@
 """A convolutional variational auto-encoder and what goes with it: the
 reparameterisation, the KL term written out, the loss, a training step
 for ``fit``, and latent interpolation (linear and spherical)."""
+
 from __future__ import annotations
 
 import torch
@@ -18,33 +19,49 @@ class ConvVAE(nn.Module):
     2048 -> 256, latent 120.
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 3,
-                 latent_dim: int = 120, widths: tuple[int, ...] = (16, 32),
-                 hidden: int = 256):
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: int = 3,
+        latent_dim: int = 120,
+        widths: tuple[int, ...] = (16, 32),
+        hidden: int = 256,
+    ):
         super().__init__()
         side = image_size // 2 ** len(widths)
         if side * 2 ** len(widths) != image_size:
-            raise ValueError(f"image_size {image_size} must be divisible by"
-                             f" {2 ** len(widths)} (one halving per conv).")
+            raise ValueError(
+                f"image_size {image_size} must be divisible by"
+                f" {2 ** len(widths)} (one halving per conv)."
+            )
         self.latent_dim = latent_dim
         layers, c = [], channels
         for w in widths:
             layers += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.ReLU()]
             c = w
-        self.encoder = nn.Sequential(*layers, nn.Flatten(),
-                                     nn.Linear(c * side * side, hidden),
-                                     nn.ReLU())
+        self.encoder = nn.Sequential(
+            *layers,
+            nn.Flatten(),
+            nn.Linear(c * side * side, hidden),
+            nn.ReLU(),
+        )
         self.mean = nn.Linear(hidden, latent_dim)
         self.log_var = nn.Linear(hidden, latent_dim)
         layers = []
         for w_in, w_out in zip(widths[::-1], widths[::-1][1:] + (channels,)):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, stride=2,
-                                          padding=1), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1),
+                nn.ReLU(),
+            ]
         layers[-1] = nn.Sigmoid()
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(),
-            nn.Linear(hidden, c * side * side), nn.ReLU(),
-            nn.Unflatten(1, (c, side, side)), *layers)
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, c * side * side),
+            nn.ReLU(),
+            nn.Unflatten(1, (c, side, side)),
+            *layers,
+        )
 
     def encode(self, X: torch.Tensor):
         """X (n, c, h, w) in [0, 1] -> mean and log-variance, (n, latent)."""
@@ -64,17 +81,20 @@ class ConvVAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None):
         """n images decoded from the prior N(0, I)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator,
-                        device=device)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         return self.decode(z)
 
 
-def reparameterize(mean: torch.Tensor, log_var: torch.Tensor,
-                   generator: torch.Generator | None = None):
+def reparameterize(
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    generator: torch.Generator | None = None,
+):
     """z = mean + sigma * eps with eps ~ N(0, I): the randomness moves into
     eps, so gradients flow to mean and log_var."""
-    eps = torch.randn(mean.shape, generator=generator, device=mean.device,
-                      dtype=mean.dtype)
+    eps = torch.randn(
+        mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
+    )
     return mean + torch.exp(0.5 * log_var) * eps
 
 
@@ -97,10 +117,12 @@ def vae_loss(reconstruction, X, mean, log_var, beta: float = 1.0) -> dict:
 def vae_step(beta: float):
     """A ``fit`` step for a ConvVAE with KL weight ``beta``: logs loss,
     reconstruction MSE and KL (nats per image)."""
+
     def step(model, batch):
         X = batch[0]
         reconstruction, mean, log_var = model(X)
         return vae_loss(reconstruction, X, mean, log_var, beta)
+
     return step
 
 
@@ -116,13 +138,15 @@ def slerp(z1: torch.Tensor, z2: torch.Tensor, alpha: float) -> torch.Tensor:
     if float(so.abs().min()) < 1e-6:  # (anti)parallel: fall back to lerp
         direction = (1 - alpha) * u1 + alpha * u2
     else:
-        direction = (torch.sin((1 - alpha) * omega) * u1
-                     + torch.sin(alpha * omega) * u2) / so
+        direction = (
+            torch.sin((1 - alpha) * omega) * u1 + torch.sin(alpha * omega) * u2
+        ) / so
     return direction * ((1 - alpha) * n1 + alpha * n2)
 
 
-def interpolate(z1: torch.Tensor, z2: torch.Tensor, alphas,
-                method: str = "linear") -> torch.Tensor:
+def interpolate(
+    z1: torch.Tensor, z2: torch.Tensor, alphas, method: str = "linear"
+) -> torch.Tensor:
     """Codes between z1 and z2 (each (latent,)) at each alpha: (len(alphas),
     latent). method: linear ((1 - a) z1 + a z2) or slerp."""
     if method == "linear":

@@ -38,10 +38,10 @@
 # classes, Krizhevsky, 2009).
 
 # %% tags=["parameters"]
-PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
-SEED = 0             # one seed for every random choice in this notebook
-DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
-VAL_FRACTION = 0.1   # share of each class held out for validation
+PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0  # one seed for every random choice in this notebook
+DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
+VAL_FRACTION = 0.1  # share of each class held out for validation
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -56,12 +56,15 @@ REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
 if Path("../lab_utils/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))
 elif importlib.util.find_spec("lab_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    f"git+{REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+        check=True,
+    )
 
 # %%
 import lab_utils as lu
 from lab_utils import plots
+from lab_utils.tools import self_check
 
 run = lu.start_lab("01_data_exploration", PROFILE, SEED, DATA_DIR)
 print(run.banner())
@@ -78,8 +81,7 @@ print(run.banner())
 
 # %%
 NAMES = ("mnist", "fashion_mnist", "cifar10")
-train = {n: lu.load_dataset(n, "train", data_dir=run.data_dir)
-         for n in NAMES}
+train = {n: lu.load_dataset(n, "train", data_dir=run.data_dir) for n in NAMES}
 test = {n: lu.load_dataset(n, "test", data_dir=run.data_dir) for n in NAMES}
 
 # %% tags=["nbval-check-output"]
@@ -100,8 +102,9 @@ print(summary.to_string(index=False))
 
 # %%
 for n in NAMES:
-    plots.show_class_samples(train[n], n_per_class=run.settings[
-        "samples_per_class"], seed=SEED)
+    plots.show_class_samples(
+        train[n], n_per_class=run.settings["samples_per_class"], seed=SEED
+    )
 
 # %% [markdown]
 # ## 3. Are the classes balanced?
@@ -115,10 +118,12 @@ for n in NAMES:
     plots.plot_class_counts(train[n], test[n])
 
 # %% tags=["nbval-check-output"]
-counts = plots.class_count_table(*[part[n] for n in NAMES
-                                   for part in (train, test)])
-balance = (counts.groupby(["dataset", "split"])["images"]
-           .agg(["min", "max", "sum"]))
+counts = plots.class_count_table(
+    *[part[n] for n in NAMES for part in (train, test)]
+)
+balance = counts.groupby(["dataset", "split"])["images"].agg(
+    ["min", "max", "sum"]
+)
 balance["max / min"] = (balance["max"] / balance["min"]).round(3)
 print(balance.to_string())
 
@@ -137,8 +142,9 @@ print(balance.to_string())
 
 # %%
 for n in NAMES:
-    plots.plot_pixel_distribution(train[n], run.settings[
-        "pixels_per_dataset"], seed=SEED)
+    plots.plot_pixel_distribution(
+        train[n], run.settings["pixels_per_dataset"], seed=SEED
+    )
 
 # %% [markdown]
 # The digit images are mostly background: a huge spike at 0 (black), a
@@ -185,7 +191,7 @@ def channel_stats(X):
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("channel_stats", channel_stats, run.data_dir)
+self_check("channel_stats", channel_stats, run.data_dir)
 
 # %% [markdown]
 # On the full training sets, the table uses `lu.channel_stats`: the same
@@ -199,14 +205,17 @@ rows = []
 for n in NAMES:
     mean, std = lu.channel_stats(train[n].X)
     stored_mean, stored_std = lu.NORMALIZATION[n]
-    rows.append({
-        "dataset": n,
-        "mean": [round(v, 4) for v in mean.tolist()],
-        "std": [round(v, 4) for v in std.tolist()],
-        "matches lu.NORMALIZATION": bool(
-            (mean - torch.tensor(stored_mean)).abs().max() < 5e-4
-            and (std - torch.tensor(stored_std)).abs().max() < 5e-4),
-    })
+    rows.append(
+        {
+            "dataset": n,
+            "mean": [round(v, 4) for v in mean.tolist()],
+            "std": [round(v, 4) for v in std.tolist()],
+            "matches lu.NORMALIZATION": bool(
+                (mean - torch.tensor(stored_mean)).abs().max() < 5e-4
+                and (std - torch.tensor(stored_std)).abs().max() < 5e-4
+            ),
+        }
+    )
 print(pd.DataFrame(rows).to_string(index=False))
 
 # %% [markdown]
@@ -217,12 +226,15 @@ print(pd.DataFrame(rows).to_string(index=False))
 
 # %%
 for n in NAMES:
-    loader = lu.TensorLoader(train[n], batch_size=4096, shuffle=True,
-                             seed=SEED)
+    loader = lu.TensorLoader(
+        train[n], batch_size=4096, shuffle=True, seed=SEED
+    )
     X, y = next(iter(loader))
-    print(f"{n:>13}: batch {tuple(X.shape)}, per-channel mean "
-          f"{[round(v, 2) + 0.0 for v in X.mean(dim=(0, 2, 3)).tolist()]}"
-          f", std {[round(v, 2) for v in X.std(dim=(0, 2, 3)).tolist()]}")
+    print(
+        f"{n:>13}: batch {tuple(X.shape)}, per-channel mean "
+        f"{[round(v, 2) + 0.0 for v in X.mean(dim=(0, 2, 3)).tolist()]}"
+        f", std {[round(v, 2) for v in X.std(dim=(0, 2, 3)).tolist()]}"
+    )
 
 # %% [markdown]
 # ## 6. A stratified, seeded validation split
@@ -243,6 +255,7 @@ for n in NAMES:
 # validation, chosen at random, and the same seed always gives the same
 # split. The self-check runs it on the labels of 2,000 real MNIST images
 # (whose classes are not balanced).
+
 
 # %% tags=["hide-input"]
 def stratified_split(y, val_fraction, seed):
@@ -265,25 +278,28 @@ def stratified_split(y, val_fraction, seed):
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("stratified_split", stratified_split, run.data_dir)
+self_check("stratified_split", stratified_split, run.data_dir)
 
 # %% [markdown]
 # The library's `lu.train_val_split` does the same on a whole dataset and
 # returns the two parts:
 
 # %%
-splits = {n: lu.train_val_split(train[n], VAL_FRACTION, seed=SEED)
-          for n in NAMES}
+splits = {
+    n: lu.train_val_split(train[n], VAL_FRACTION, seed=SEED) for n in NAMES
+}
 for n in NAMES:
     plots.plot_split_balance(*splits[n])
 
 # %% tags=["nbval-check-output"]
 for n in NAMES:
     tr, va = splits[n]
-    share = (100 * tr.class_counts() / len(tr)
-             - 100 * va.class_counts() / len(va))
-    print(f"{n:>13}: {len(tr):,} train / {len(va):,} validation; largest "
-          f"class-share difference {abs(share).max():.2f} percentage points")
+    tr_share = 100 * tr.class_counts() / len(tr)
+    share = tr_share - 100 * va.class_counts() / len(va)
+    print(
+        f"{n:>13}: {len(tr):,} train / {len(va):,} validation; largest "
+        f"class-share difference {abs(share).max():.2f} percentage points"
+    )
 
 # %% [markdown]
 # Each class's share differs by at most a few hundredths of a percentage
@@ -304,9 +320,10 @@ augment = lu.Augment(crop_padding=4, hflip=True)
 generator = torch.Generator().manual_seed(SEED)
 pick = torch.randperm(len(train["cifar10"]), generator=generator)[:8]
 images = train["cifar10"].X[pick].float() / 255
-plots.show_image_rows({"original": images,
-                       "crop + flip": augment(images, generator)},
-                      title="CIFAR-10: batched augmentation")
+fig = plots.show_image_rows(
+    {"original": images, "crop + flip": augment(images, generator)},
+    title="CIFAR-10: batched augmentation",
+)
 
 # %% [markdown]
 # ## What to take away

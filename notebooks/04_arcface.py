@@ -47,12 +47,42 @@
 # correctly and tested against its formula; both networks are presets.
 
 # %% tags=["parameters"]
-PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
-SEED = 0             # seed of subsets, splits and training
-DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
-RESULTS_DIR = None   # None: $LAB_RESULTS_DIR if set, else ./results
-S, M = 16.0, 0.3     # ArcFace scale and margin (radians) for 3-D embeddings
+PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0  # seed of subsets, splits and training
+DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
+RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+S, M = 16.0, 0.3  # ArcFace scale and margin (radians) for 3-D embeddings
 HELD_OUT = ["2", "7"]  # digits kept out of training for verification
+# Training configs (see lu.DEFAULTS["margin"]; width, epochs and patience
+# come from the profile). The 3-D report's five-conv net with ArcFace:
+CONFIG_3D = {
+    "preset": "five_conv",
+    "embedding_dim": 3,
+    "head": "arcface",
+    "optimizer": "adam",
+    "lr": 3e-3,
+    "schedule": "cosine",
+    "batch_size": 128,
+    "min_delta": 0.001,
+}
+# The 128-D report's two-conv net (with batch norm added) and its head:
+CONFIG_128 = {
+    "preset": "two_conv",
+    "embedding_dim": 128,
+    "head": "arcface",
+    "s": 30.0,
+    "m": 0.5,
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 128,
+    "min_delta": 0.001,
+}
+# The three heads on 2-D embeddings (the circle figure):
+CIRCLE_HEADS = {
+    "softmax": {},
+    "CosFace": {"s": 10.0, "m": 0.2},
+    "ArcFace": {"s": 10.0, "m": 0.2},
+}
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -67,17 +97,21 @@ REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
 if Path("../lab_utils/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))
 elif importlib.util.find_spec("lab_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    f"git+{REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+        check=True,
+    )
 
 # %%
 import math
+from functools import partial
 
 import pandas as pd
 import torch
 
 import lab_utils as lu
 from lab_utils import plots
+from lab_utils.tools import self_check
 
 run = lu.start_lab("04_arcface", PROFILE, SEED, DATA_DIR, RESULTS_DIR)
 s = run.settings
@@ -100,18 +134,22 @@ run.results_dir.mkdir(parents=True, exist_ok=True)
 angles = torch.linspace(0, math.pi, 181)
 cos = torch.cos(angles)[:, None]
 head = lu.ArcMarginHead(2, 1, s=1.0, m=0.5)
-curves = pd.DataFrame({
-    "angle (degrees)": torch.rad2deg(angles),
-    "softmax on the sphere: cos θ": cos[:, 0],
-    "CosFace: cos θ - m": cos[:, 0] - 0.5,
-    "ArcFace: cos(θ + m), with fallback": head.target_logit(cos)[:, 0],
-    "cos(θ + m) without fallback": torch.cos(angles + 0.5),
-})
-ax = curves.plot(x="angle (degrees)", figsize=(8, 4), style=["-", "-", "-",
-                                                             ":"])
-ax.set(ylabel="target logit / s", title="Target-class logit against its "
-       "angle (m = 0.5)");
-
+curves = pd.DataFrame(
+    {
+        "angle (degrees)": torch.rad2deg(angles),
+        "softmax on the sphere: cos θ": cos[:, 0],
+        "CosFace: cos θ - m": cos[:, 0] - 0.5,
+        "ArcFace: cos(θ + m), with fallback": head.target_logit(cos)[:, 0],
+        "cos(θ + m) without fallback": torch.cos(angles + 0.5),
+    }
+)
+ax = curves.plot(
+    x="angle (degrees)",
+    figsize=(8, 4),
+    style=["-", "-", "-", ":"],
+    ylabel="target logit / s",
+    title="Target-class logit against its angle (m = 0.5)",
+)
 # %% [markdown]
 # ### Exercise 4.1: cosine logits
 #
@@ -139,7 +177,7 @@ def cosine_logits(embeddings, weight):
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("cosine_logits", cosine_logits, run.data_dir)
+self_check("cosine_logits", cosine_logits, run.data_dir)
 
 # %% [markdown]
 # ### Exercise 4.2: the additive angular margin
@@ -151,6 +189,7 @@ lu.self_check("cosine_logits", cosine_logits, run.data_dir)
 # other class keeps $s\cos\theta$. The self-check runs it on real MNIST
 # cosines and on target angles from 0 to 180 degrees, where the fallback
 # matters.
+
 
 # %% tags=["hide-input"]
 def arcface_logits(cos, labels, s, m):
@@ -171,12 +210,12 @@ def arcface_logits(cos, labels, s, m):
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("arcface_logits", arcface_logits, run.data_dir)
+self_check("arcface_logits", arcface_logits, run.data_dir)
 
 # %% [markdown]
 # The library's head, `lu.ArcMarginHead`, does the same inside an
 # `nn.Module` that owns the class weights. Its tests
-# (`tests/test_heads.py`) check it against the formula
+# (`tests/test_arcface.py`) check it against the formula
 # written with `acos`, at angles near 0 and near π included, with finite
 # values and gradients everywhere; that the margin touches only the target
 # column; that $m=0$ gives plain $s\cos\theta$; and that the report's two
@@ -190,12 +229,18 @@ cos = head.cosine(x)
 right = head(x, y)
 margin_on_every_class = 30.0 * torch.cos(torch.acos(cos) + 0.5)
 divided_by_s = cos / 30.0
-print("columns changed by the margin per row:",
-      (~torch.isclose(right, head(x))).sum(1).tolist())
-print(f"largest gap to 'margin on every class': "
-      f"{(right - margin_on_every_class).abs().max():.1f}")
-print(f"largest gap to 'cos divided by s': "
-      f"{(right - divided_by_s).abs().max():.1f}")
+print(
+    "columns changed by the margin per row:",
+    (~torch.isclose(right, head(x))).sum(1).tolist(),
+)
+print(
+    f"largest gap to 'margin on every class': "
+    f"{(right - margin_on_every_class).abs().max():.1f}"
+)
+print(
+    f"largest gap to 'cos divided by s': "
+    f"{(right - divided_by_s).abs().max():.1f}"
+)
 
 # %% [markdown]
 # ## 2. The two report networks
@@ -204,13 +249,17 @@ print(f"largest gap to 'cos divided by s': "
 # validation split for early stopping.
 
 # %%
-full_train = lu.load_dataset("mnist", "train", data_dir=run.data_dir,
-                             n_samples=s["n_train"], seed=SEED)
-test = lu.load_dataset("mnist", "test", data_dir=run.data_dir,
-                       n_samples=s["n_test"], seed=SEED)
+full_train = lu.load_dataset(
+    "mnist", "train", data_dir=run.data_dir, n_samples=s["n_train"], seed=SEED
+)
+test = lu.load_dataset(
+    "mnist", "test", data_dir=run.data_dir, n_samples=s["n_test"], seed=SEED
+)
 train, val = lu.train_val_split(full_train, 0.1, seed=SEED)
-print(f"train {len(train):,} | validation {len(val):,} | test "
-      f"{len(test):,} images")
+print(
+    f"train {len(train):,} | validation {len(val):,} | test "
+    f"{len(test):,} images"
+)
 
 # %% tags=["nbval-check-output"]
 for preset, dim in (("five_conv", 3), ("two_conv", 128)):
@@ -228,58 +277,52 @@ for preset, dim in (("five_conv", 3), ("two_conv", 128)):
 # (lr 0.01, momentum 0.9) stood at 95% after three, and diverged at lr
 # 0.05.
 
+
 # %%
 def embed(model, data):
     features, labels = lu.extract_features(
-        model, lu.TensorLoader(data, 1000, device=run.device), "backbone")
+        model, lu.TensorLoader(data, 1000, device=run.device), "backbone"
+    )
     return features, labels
 
 
-def test_accuracy(model):
-    return lu.evaluate(model, lu.TensorLoader(test, 1000,
-                                              device=run.device),
-                       step=lu.margin_step)["acc"]
-
-
-class SphereSnapshots(lu.Callback):
-    """Test embeddings of a fixed sample after every epoch."""
-
-    def __init__(self, sample):
-        self.sample, self.panels = sample, {}
-
-    def on_epoch_end(self, state):
-        epoch = state["history"][-1]["epoch"]
-        self.panels[f"epoch {epoch}"] = embed(state["model"], self.sample)
-        return False
-
-
-config_3d = {"preset": "five_conv", "embedding_dim": 3,
-             "width": s["width"], "head": "arcface", "s": S, "m": M,
-             "optimizer": "adam", "lr": 3e-3, "schedule": "cosine",
-             "batch_size": 128, "epochs": s["epochs_3d"],
-             "patience": s["patience"], "min_delta": 0.001}
+config_3d = {
+    **CONFIG_3D,
+    "width": s["width"],
+    "s": S,
+    "m": M,
+    "epochs": s["epochs_3d"],
+    "patience": s["patience"],
+}
 sample = lu.balanced_subset(test, s["sphere_points"], SEED)
-spheres = SphereSnapshots(sample)
-model_3d, history_3d = lu.train_margin_classifier(
-    config_3d, SEED, train, val, run.device, callbacks=[spheres])
-acc_3d = test_accuracy(model_3d)
-print(f"3-D ArcFace: test accuracy {acc_3d:.2%} after {len(history_3d)} "
-      f"epochs, {history_3d['seconds'].sum():.0f} s of training "
-      f"({run.profile} profile, width {s['width']})")
+spheres = lu.FeatureSnapshots(
+    lu.TensorLoader(sample, 1000, device=run.device), "backbone", epochs="all"
+)
+trained_3d = lu.train_margin_classifier(
+    config_3d, SEED, train, val, test, run.device, callbacks=[spheres]
+)
+model_3d, history_3d = trained_3d.model, trained_3d.history
+acc_3d = trained_3d.metrics["test_acc"]
+print(
+    f"3-D ArcFace: test accuracy {acc_3d:.2%} after {len(history_3d)} "
+    f"epochs, {history_3d['seconds'].sum():.0f} s of training "
+    f"({run.profile} profile, width {s['width']})"
+)
 
-# %%
-keys = list(spheres.panels)  # at most ~8 panels, always the last epoch
-keys = list(dict.fromkeys(keys[::max(1, len(keys) // 8)] + keys[-1:]))
-plots.plot_sphere_embeddings({k: spheres.panels[k] for k in keys},
-                             test.classes,
-                             title=f"3-D ArcFace embeddings of "
-                             f"{len(sample)} test digits on the unit "
-                             f"sphere, epoch by epoch");
-
+panels = spheres.snapshots  # before training, every epoch, after training
+keys = list(panels)  # at most ~8 panels, always the trained model
+keys = list(dict.fromkeys(keys[:: max(1, len(keys) // 8)] + keys[-1:]))
+fig = plots.plot_sphere_embeddings(
+    {k: panels[k] for k in keys},
+    test.classes,
+    title=f"3-D ArcFace embeddings of "
+    f"{len(sample)} test digits on the unit "
+    f"sphere, epoch by epoch",
+)
 # %%
 if s["animation"]:
     gif = run.results_dir / "arcface_sphere.gif"
-    plots.save_sphere_animation(spheres.panels, test.classes, gif)
+    plots.save_sphere_animation(panels, test.classes, gif)
     print(f"animation saved: {gif.name} in the lab's results folder")
 
 # %% [markdown]
@@ -289,30 +332,38 @@ if s["animation"]:
 
 # %%
 E, labels = embed(model_3d, test)
-plots.plot_angle_matrix(lu.class_centre_angles(E, labels, 10),
-                        test.classes, title="3-D ArcFace: angles between "
-                        "class centres (degrees)");
-
+fig = plots.plot_angle_matrix(
+    lu.class_centre_angles(E, labels, 10),
+    test.classes,
+    title="3-D ArcFace: angles between class centres (degrees)",
+)
 # %% [markdown]
 # And the 128-D network of the second report, with its settings ($s=30$,
 # $m=0.5$, Adam 1e-3) and early stopping:
 
 # %%
-config_128 = {"preset": "two_conv", "embedding_dim": 128, "head":
-              "arcface", "s": 30.0, "m": 0.5, "optimizer": "adam",
-              "lr": 1e-3, "batch_size": 128, "epochs": s["epochs_128"],
-              "patience": s["patience"], "min_delta": 0.001}
-model_128, history_128 = lu.train_margin_classifier(config_128, SEED, train,
-                                                    val, run.device)
-acc_128 = test_accuracy(model_128)
-pd.DataFrame({
-    "network": ["five_conv, 3-D ArcFace", "two_conv, 128-D ArcFace"],
-    "report (test %)": [98.3, 95.0],
-    "ours (test %)": [round(100 * acc_3d, 2), round(100 * acc_128, 2)],
-    "epochs": [len(history_3d), len(history_128)],
-    "training seconds": [round(history_3d["seconds"].sum()),
-                         round(history_128["seconds"].sum())],
-})
+config_128 = {
+    **CONFIG_128,
+    "epochs": s["epochs_128"],
+    "patience": s["patience"],
+}
+trained_128 = lu.train_margin_classifier(
+    config_128, SEED, train, val, test, run.device
+)
+history_128 = trained_128.history
+acc_128 = trained_128.metrics["test_acc"]
+pd.DataFrame(
+    {
+        "network": ["five_conv, 3-D ArcFace", "two_conv, 128-D ArcFace"],
+        "report (test %)": [98.3, 95.0],
+        "ours (test %)": [round(100 * acc_3d, 2), round(100 * acc_128, 2)],
+        "epochs": [len(history_3d), len(history_128)],
+        "training seconds": [
+            round(history_3d["seconds"].sum()),
+            round(history_128["seconds"].sum()),
+        ],
+    }
+)
 
 # %% [markdown]
 # The report's 98.3% came from a head that was not ArcFace; its ~95% for
@@ -328,25 +379,35 @@ pd.DataFrame({
 # here is small (m = 0.2 rad, 11 degrees).
 
 # %%
-small_train = (lu.balanced_subset(train, s["circle_train"], SEED)
-               if s["circle_train"] else train)
+small_train = (
+    lu.balanced_subset(train, s["circle_train"], SEED)
+    if s["circle_train"]
+    else train
+)
 circle = {}
-for name, options in (("softmax", {}), ("CosFace", {"s": 10.0, "m": 0.2}),
-                      ("ArcFace", {"s": 10.0, "m": 0.2})):
-    config = {"preset": "five_conv", "embedding_dim": 2,
-              "width": s["width"], "head": name.lower(), **options,
-              "optimizer": "adam", "lr": 3e-3, "schedule": "cosine",
-              "batch_size": 128, "epochs": s["circle_epochs"]}
-    model, _ = lu.train_margin_classifier(config, SEED, small_train, val,
-                                          run.device)
-    head = model.head
-    weights = head.linear.weight if name == "softmax" else head.weight
-    E, labels = embed(model, sample)
-    circle[f"{name}: test {test_accuracy(model):.1%}"] = (
-        E, labels, weights.detach().cpu())
-plots.plot_circle_embeddings(circle, test.classes, title="2-D embeddings "
-                             "on the unit circle (arrows: class weights)");
-
+for name, options in CIRCLE_HEADS.items():
+    config = {
+        **CONFIG_3D,
+        "embedding_dim": 2,
+        "width": s["width"],
+        "head": name.lower(),
+        **options,
+        "epochs": s["circle_epochs"],
+    }
+    trained = lu.train_margin_classifier(
+        config, SEED, small_train, val, test, run.device
+    )
+    E, labels = embed(trained.model, sample)
+    circle[f"{name}: test {trained.metrics['test_acc']:.1%}"] = (
+        E,
+        labels,
+        trained.model.head.class_weights.detach().cpu(),
+    )
+fig = plots.plot_circle_embeddings(
+    circle,
+    test.classes,
+    title="2-D embeddings on the unit circle (arrows: class weights)",
+)
 # %% [markdown]
 # With the margin heads, each class sits on its own weight arrow: the loss
 # is about angles only, and the margin pushes every class to the middle of
@@ -370,21 +431,40 @@ plots.plot_circle_embeddings(circle, test.classes, title="2-D embeddings "
 # measures how fast each setting trains as much as where it ends up):
 
 # %%
-grid_rows = []
-grid_train = (lu.balanced_subset(train, s["grid_train"], SEED)
-              if s["grid_train"] else train)
-for scale in s["grid_s"]:
-    for margin in s["grid_m"]:
-        config = {**config_3d, "s": scale, "m": margin,
-                  "epochs": s["grid_epochs"], "patience": 0}
-        _, history = lu.train_margin_classifier(
-            config, SEED, grid_train, val, run.device)
-        grid_rows.append({"s": scale, "m": margin,
-                          "val_acc": history["val_acc"].iloc[-1]})
-plots.plot_grid_heatmap(pd.DataFrame(grid_rows), "s", "m", "val_acc",
-                        title=f"3-D ArcFace: validation accuracy (%), "
-                        f"{s['grid_epochs']} epochs");
-
+grid_train = (
+    lu.balanced_subset(train, s["grid_train"], SEED)
+    if s["grid_train"]
+    else train
+)
+grid = {
+    f"s={scale:g}, m={margin:g}": {
+        **config_3d,
+        "s": scale,
+        "m": margin,
+        "epochs": s["grid_epochs"],
+        "patience": 0,
+    }
+    for scale in s["grid_s"]
+    for margin in s["grid_m"]
+}
+grid_results = lu.run_sweep(
+    grid,
+    [SEED],
+    partial(
+        lu.train_margin_classifier,
+        train=grid_train,
+        val=val,
+        device=run.device,
+    ),
+    run.results_dir / "s_m_grid",
+)
+fig = plots.plot_grid_heatmap(
+    grid_results,
+    "s",
+    "m",
+    "val_acc",
+    title=f"3-D ArcFace: validation accuracy (%), {s['grid_epochs']} epochs",
+)
 # %% [markdown]
 # ## 5. Beyond classification: verifying unseen digits
 #
@@ -404,19 +484,20 @@ if s["verify_train"]:
     seen_train = lu.balanced_subset(seen_train, s["verify_train"], SEED)
 curves = {}
 for name in ("softmax", "arcface"):
-    config = {"preset": "two_conv", "embedding_dim": 128, "head": name,
-              "s": 30.0, "m": 0.5, "optimizer": "adam", "lr": 1e-3,
-              "batch_size": 128, "epochs": s["verify_epochs"]}
-    if name == "softmax":
+    config = {**CONFIG_128, "head": name, "epochs": s["verify_epochs"]}
+    if name == "softmax":  # a plain linear head has no scale or margin
         config = {k: v for k, v in config.items() if k not in ("s", "m")}
-    model, _ = lu.train_margin_classifier(
-        config, SEED, seen_train, lu.keep_classes(val, seen), run.device)
+    model = lu.train_margin_classifier(
+        config, SEED, seen_train, lu.keep_classes(val, seen), device=run.device
+    ).model
     E, labels = embed(model, unseen_test)
     scores, same = lu.verification_pairs(E, labels, s["n_pairs"], SEED)
     curves[name] = lu.roc_curve(scores, same)
-plots.plot_roc(curves, title=f"Verification of unseen digits "
-               f"{' and '.join(HELD_OUT)}: same digit?");
-
+fig = plots.plot_roc(
+    curves,
+    title=f"Verification of unseen digits "
+    f"{' and '.join(HELD_OUT)}: same digit?",
+)
 # %% [markdown]
 # Read the curves honestly: on these two unseen digits the margin buys
 # little or nothing over plain softmax features; both are far above

@@ -35,10 +35,21 @@
 #   thousands of points in seconds on a CPU and more on a GPU.
 
 # %% tags=["parameters"]
-PROFILE = "auto"     # smoke | cpu | full | auto (full on a GPU, else cpu)
-SEED = 0             # seed of subsets, splits, training and t-SNE
-DATA_DIR = None      # None: $LAB_DATA_DIR if set, else ./data
-PERPLEXITY = 30.0    # t-SNE's effective number of neighbours
+PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+SEED = 0  # seed of subsets, splits, training and t-SNE
+DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
+PERPLEXITY = 30.0  # t-SNE's effective number of neighbours
+# FashionNet's training (see lu.DEFAULTS["classifier"]; epochs and
+# patience come from the profile): the report's Adam at 1e-3, batch 128,
+# random horizontal flips.
+FASHION_NET = {
+    "model": "fashion_net",
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 128,
+    "augment": "flip",
+    "eval_batch_size": 1000,
+}
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -53,14 +64,17 @@ REPOSITORY = "https://github.com/deep-learning-labs/deep-learning-labs"
 if Path("../lab_utils/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))
 elif importlib.util.find_spec("lab_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    f"git+{REPOSITORY}"], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"],
+        check=True,
+    )
 
 # %%
 import torch
 
 import lab_utils as lu
 from lab_utils import plots
+from lab_utils.tools import self_check
 
 run = lu.start_lab("05_fashion_pca_tsne", PROFILE, SEED, DATA_DIR)
 s = run.settings
@@ -79,29 +93,37 @@ print(f"FashionNet: {lu.count_parameters(net):,} parameters")
 print(lu.summarize(net, (1, 28, 28)).to_string(index=False))
 
 # %%
-train, val, test = lu.load_splits("fashion_mnist", s["n_train"], s["n_val"],
-                                  s["n_test"], SEED, data_dir=run.data_dir)
-lu.seed_everything(SEED)
-model = lu.FashionNet()
-history = lu.fit(
-    model, lu.TensorLoader(train, 128, shuffle=True, seed=SEED,
-                           augment=lu.Augment(hflip=True),
-                           device=run.device),
-    lu.TensorLoader(val, 1000, device=run.device), epochs=s["epochs"],
-    lr=1e-3, callbacks=[lu.EarlyStopping("val_acc", s["patience"])],
-    device=run.device)
-test_loader = lu.TensorLoader(test, 1000, device=run.device)
-test_acc = lu.evaluate(model, test_loader)["acc"]
-print(f"FashionNet: test accuracy {test_acc:.2%} on {len(test):,} images "
-      f"after {len(history)} epochs ({run.profile} profile; the report: "
-      f"92%, on all 60,000 training images)")
+train, val, test = lu.load_splits(
+    "fashion_mnist",
+    s["n_train"],
+    s["n_val"],
+    s["n_test"],
+    SEED,
+    data_dir=run.data_dir,
+)
+trained = lu.train_classifier(
+    {**FASHION_NET, "epochs": s["epochs"], "patience": s["patience"]},
+    SEED,
+    train,
+    val,
+    test,
+    run.device,
+)
+model, history = trained.model, trained.history
+test_acc = trained.metrics["test_acc"]
+print(
+    f"FashionNet: test accuracy {test_acc:.2%} on {len(test):,} images "
+    f"after {len(history)} epochs ({run.profile} profile; the report: "
+    f"92%, on all 60,000 training images)"
+)
 
 # %%
-logits, y = lu.predict(model, test_loader)
-plots.plot_confusion_matrix(lu.confusion_matrix(y, logits.argmax(1), 10),
-                            test.classes, title=f"FashionNet on "
-                            f"{len(test):,} test images: {test_acc:.1%}");
-
+logits, y = lu.predict(model, lu.TensorLoader(test, 1000, device=run.device))
+fig = plots.plot_confusion_matrix(
+    lu.confusion_matrix(y, logits.argmax(1), 10),
+    test.classes,
+    title=f"FashionNet on {len(test):,} test images: {test_acc:.1%}",
+)
 # %% [markdown]
 # The mistakes are where a person would make them: shirts, T-shirts,
 # pullovers and coats (all upper-body garments with similar outlines), and
@@ -129,15 +151,17 @@ plots.plot_confusion_matrix(lu.confusion_matrix(y, logits.argmax(1), 10),
 pixels = lu.balanced_subset(train, s["pca_images"], SEED)
 X = pixels.X.flatten(1).double() / 255.0
 pca = lu.PCA(50).fit(X)
-plots.plot_explained_variance(pca.explained_variance_ratio_,
-                              title=f"PCA of {len(X):,} Fashion-MNIST "
-                              f"images (raw pixels)");
-
+fig = plots.plot_explained_variance(
+    pca.explained_variance_ratio_,
+    title=f"PCA of {len(X):,} Fashion-MNIST images (raw pixels)",
+)
 # %%
 Z = pca.transform(X)
-plots.plot_embeddings({"raw pixels, first two components":
-                       (Z[:, :2], pixels.y)}, train.classes, axis="PC");
-
+fig = plots.plot_embeddings(
+    {"raw pixels, first two components": (Z[:, :2], pixels.y)},
+    train.classes,
+    axis="PC",
+)
 # %% [markdown]
 # Reconstructions from the first $k$ components,
 # $\hat x = \bar x + \sum_{i \le k} z_i v_i$: a handful already gives the
@@ -147,12 +171,15 @@ plots.plot_embeddings({"raw pixels, first two components":
 rows = {"original": X[:8].view(-1, 1, 28, 28)}
 for k in (2, 10, 50):
     part = lu.PCA(k).fit(X)
-    rows[f"k = {k}"] = part.inverse_transform(part.transform(X[:8])).view(
-        -1, 1, 28, 28).clamp(0, 1)
-plots.show_image_rows({name: images.float() for name, images in
-                       rows.items()},
-                      title="PCA reconstructions with k components");
-
+    rows[f"k = {k}"] = (
+        part.inverse_transform(part.transform(X[:8]))
+        .view(-1, 1, 28, 28)
+        .clamp(0, 1)
+    )
+fig = plots.show_image_rows(
+    {name: images.float() for name, images in rows.items()},
+    title="PCA reconstructions with k components",
+)
 # %% [markdown]
 # ## 3. The network's features: PCA against t-SNE
 #
@@ -209,7 +236,7 @@ def conditional_probabilities(D, perplexity, tol=1e-5, max_steps=100):
         # hint: take row i without its diagonal entry; for a given beta,
         # p = exp(-beta * d) / sum, H = -sum(p log p); raise beta while H
         # is above the target, lower it while below.
-        d = torch.cat([D[i, :i], D[i, i + 1:]])
+        d = torch.cat([D[i, :i], D[i, i + 1 :]])
         # Shifting by the smallest distance leaves p unchanged after
         # normalising, and keeps exp() from underflowing to all zeros.
         d = d - d.min()
@@ -226,14 +253,15 @@ def conditional_probabilities(D, perplexity, tol=1e-5, max_steps=100):
             else:
                 high = beta
                 beta = (low + high) / 2
-        P[i, :i], P[i, i + 1:] = p[:i], p[i:]
+        P[i, :i], P[i, i + 1 :] = p[:i], p[i:]
         # END SOLUTION
     return P
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("conditional_probabilities", conditional_probabilities,
-              run.data_dir)
+self_check(
+    "conditional_probabilities", conditional_probabilities, run.data_dir
+)
 
 # %% [markdown]
 # ### Exercise 5.2: the gradient of t-SNE's objective
@@ -252,6 +280,7 @@ lu.self_check("conditional_probabilities", conditional_probabilities,
 # probabilities of 200 real Fashion-MNIST images, from a tiny random
 # start and from a spread-out layout.
 
+
 # %% tags=["hide-input"]
 def kl_gradient(P, Y):
     """P: (n, n) joint probabilities, Y: (n, 2) -> dKL/dY, (n, 2)."""
@@ -267,7 +296,7 @@ def kl_gradient(P, Y):
 
 
 # %% tags=["nbval-check-output"]
-lu.self_check("kl_gradient", kl_gradient, run.data_dir)
+self_check("kl_gradient", kl_gradient, run.data_dir)
 
 # %% [markdown]
 # `lu.TSNE` does all four steps, with the binary search vectorised over
@@ -278,22 +307,26 @@ lu.self_check("kl_gradient", kl_gradient, run.data_dir)
 # %%
 probe = lu.balanced_subset(test, s["tsne_points"], SEED)
 features, labels = lu.extract_features(
-    model, lu.TensorLoader(probe, 1000, device=run.device), "hidden")
-learned = lu.TSNE(perplexity=PERPLEXITY, n_iter=s["tsne_iter"],
-                  seed=SEED).fit(features)
-plots.plot_embeddings({"PCA (first two components)":
-                       (lu.pca(features, 2), labels),
-                       f"t-SNE (perplexity {PERPLEXITY:g})":
-                       (learned.embedding_, labels)},
-                      test.classes, axis="coordinate",
-                      title=f"FashionNet features of {len(probe):,} test "
-                      f"images");
-
+    model, lu.TensorLoader(probe, 1000, device=run.device), "hidden"
+)
+learned = lu.TSNE(perplexity=PERPLEXITY, n_iter=s["tsne_iter"], seed=SEED).fit(
+    features
+)
+fig = plots.plot_embeddings(
+    {
+        "PCA (first two components)": (lu.pca(features, 2), labels),
+        f"t-SNE (perplexity {PERPLEXITY:g})": (learned.embedding_, labels),
+    },
+    test.classes,
+    axis="coordinate",
+    title=f"FashionNet features of {len(probe):,} test images",
+)
 # %%
-plots.plot_kl_history({f"perplexity {PERPLEXITY:g}":
-                       learned.kl_history_},
-                      title="t-SNE's objective during optimisation");
-
+fig = plots.plot_kl_history(
+    {f"perplexity {PERPLEXITY:g}": learned.kl_history_},
+    title="t-SNE's objective during optimisation",
+    exaggeration_iter=learned.exaggeration_iter,
+)
 # %% [markdown]
 # ## 4. Perplexity
 #
@@ -306,21 +339,26 @@ panels = {}
 for perplexity in (5.0, 30.0, 100.0):
     if perplexity >= len(features) - 1:
         continue  # too few points for this perplexity (smoke profile)
-    Y = lu.tsne(features, perplexity=perplexity, n_iter=s["tsne_iter"],
-                seed=SEED)
+    Y = lu.tsne(
+        features, perplexity=perplexity, n_iter=s["tsne_iter"], seed=SEED
+    )
     panels[f"perplexity {perplexity:g}"] = (Y, labels)
-plots.plot_embeddings(panels, test.classes, title="The same features, "
-                      "three perplexities");
-
+fig = plots.plot_embeddings(
+    panels, test.classes, title="The same features, three perplexities"
+)
 # %% [markdown]
 # ## 5. The images themselves, at their t-SNE positions
 
 # %%
-plots.plot_thumbnails(learned.embedding_, probe.X, labels, test.classes,
-                      n_shown=s["thumbnails"], seed=SEED,
-                      title="Test images placed by t-SNE of FashionNet's "
-                      "features");
-
+fig = plots.plot_thumbnails(
+    learned.embedding_,
+    probe.X,
+    labels,
+    test.classes,
+    n_shown=s["thumbnails"],
+    seed=SEED,
+    title="Test images placed by t-SNE of FashionNet's features",
+)
 # %% [markdown]
 # ## What t-SNE distances do and do not mean
 #

@@ -1,5 +1,6 @@
 """The book builds from a fresh checkout, warnings as errors, offline,
 from the root configuration, and shows every lab with its figures."""
+
 from pathlib import Path
 
 import jupytext
@@ -12,15 +13,18 @@ def test_book_config_is_the_root_config():
     for name in ("_config.yml", "_toc.yml"):
         link = REPO / "book" / name
         assert link.resolve() == (REPO / name).resolve(), (
-            f"book/{name} must be a link to the root {name}")
+            f"book/{name} must be a link to the root {name}"
+        )
     assert (REPO / "book" / "notebooks").resolve() == REPO / "notebooks"
 
 
 def test_every_lab_is_in_the_table_of_contents():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     files = {c["file"] for part in toc["parts"] for c in part["chapters"]}
-    labs = {f"notebooks/{p.stem}"
-            for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")}
+    labs = {
+        f"notebooks/{p.stem}"
+        for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")
+    }
     assert labs <= files
     assert "references" in files and "instructors" in files
     assert len([f for f in files if f.startswith("pitfalls/")]) == 6
@@ -47,7 +51,8 @@ def test_only_solution_cells_are_folded_away():
             assert hidden == solution, (
                 f"{source.name}: a cell with a solution must be tagged "
                 f"hide-input, and no other cell (the book labels those "
-                f"folds 'Show solution'):\n{cell.source[:200]}")
+                f"folds 'Show solution'):\n{cell.source[:200]}"
+            )
 
 
 def test_lab_pages_fold_each_solution_and_show_its_check(built_book):
@@ -61,6 +66,7 @@ def test_lab_pages_fold_each_solution_and_show_its_check(built_book):
             assert "BEGIN SOLUTION" in fold.split("</details>")[0]
         assert page.count("PASS ") >= n_solutions, (
             f"{source.stem}: the committed outputs lack the self-checks' "
-            f"PASS lines; re-run the lab")
+            f"PASS lines; re-run the lab"
+        )
     instructors = (built_book / "instructors.html").read_text()
     assert "For instructors" in instructors and "Show solution" in instructors

@@ -1,4 +1,5 @@
 """The data layer on the real datasets: shapes, order, subsets, errors."""
+
 import shutil
 
 import numpy as np
@@ -6,18 +7,21 @@ import pytest
 import torch
 
 import lab_utils as lu
-from lab_utils.data import _quotas
+from lab_utils.data.subsets import _quotas
 
 
-@pytest.mark.parametrize("name, n_train, n_test, shape", [
-    ("mnist", 60000, 10000, (1, 28, 28)),
-    ("fashion_mnist", 60000, 10000, (1, 28, 28)),
-    ("cifar10", 50000, 10000, (3, 32, 32)),
-])
-def test_full_datasets_have_standard_shapes(data_dir, name, n_train,
-                                            n_test, shape):
-    train = lu.load_dataset(name, "train", data_dir=data_dir,
-                            download=False)
+@pytest.mark.parametrize(
+    "name, n_train, n_test, shape",
+    [
+        ("mnist", 60000, 10000, (1, 28, 28)),
+        ("fashion_mnist", 60000, 10000, (1, 28, 28)),
+        ("cifar10", 50000, 10000, (3, 32, 32)),
+    ],
+)
+def test_full_datasets_have_standard_shapes(
+    data_dir, name, n_train, n_test, shape
+):
+    train = lu.load_dataset(name, "train", data_dir=data_dir, download=False)
     test = lu.load_dataset(name, "test", data_dir=data_dir, download=False)
     assert train.X.shape == (n_train, *shape)
     assert test.X.shape == (n_test, *shape)
@@ -33,25 +37,26 @@ def test_mnist_is_in_original_order(data_dir):
 
 
 def test_class_names_follow_label_order(data_dir):
-    cifar = lu.load_dataset("cifar10", "test", data_dir=data_dir,
-                            download=False)
+    cifar = lu.load_dataset(
+        "cifar10", "test", data_dir=data_dir, download=False
+    )
     assert cifar.classes == lu.CIFAR10_CLASSES
-    fashion = lu.load_dataset("fashion_mnist", "test", data_dir=data_dir,
-                              download=False)
+    fashion = lu.load_dataset(
+        "fashion_mnist", "test", data_dir=data_dir, download=False
+    )
     assert fashion.classes[9] == "Ankle boot"
     # ImageFolder label = position of the class folder; check a known file.
     first_cat = sorted((data_dir / "cifar10" / "test" / "cat").iterdir())[0]
     from PIL import Image
-    img = torch.from_numpy(np.array(Image.open(first_cat))).permute(2, 0,
-                                                                      1)
+
+    img = torch.from_numpy(np.array(Image.open(first_cat))).permute(2, 0, 1)
     cats = cifar.X[cifar.y == 3]
     assert torch.equal(cats[0], img)
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_stored_normalisation_matches_training_set(data_dir, name):
-    train = lu.load_dataset(name, "train", data_dir=data_dir,
-                            download=False)
+    train = lu.load_dataset(name, "train", data_dir=data_dir, download=False)
     mean, std = lu.channel_stats(train.X)
     stored_mean, stored_std = lu.NORMALIZATION[name]
     assert np.allclose(mean.numpy(), stored_mean, atol=1e-4)
@@ -67,12 +72,15 @@ def test_channel_stats_agree_with_numpy(mnist_small):
 
 
 def test_subset_is_balanced_and_seeded(data_dir):
-    a = lu.load_dataset("mnist", data_dir=data_dir, n_samples=1000, seed=3,
-                        download=False)
-    b = lu.load_dataset("mnist", data_dir=data_dir, n_samples=1000, seed=3,
-                        download=False)
-    c = lu.load_dataset("mnist", data_dir=data_dir, n_samples=1000, seed=4,
-                        download=False)
+    a = lu.load_dataset(
+        "mnist", data_dir=data_dir, n_samples=1000, seed=3, download=False
+    )
+    b = lu.load_dataset(
+        "mnist", data_dir=data_dir, n_samples=1000, seed=3, download=False
+    )
+    c = lu.load_dataset(
+        "mnist", data_dir=data_dir, n_samples=1000, seed=4, download=False
+    )
     assert len(a) == 1000
     assert a.class_counts().tolist() == [100] * 10
     assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y)
@@ -87,10 +95,12 @@ def test_quotas_give_small_classes_remainder_to_others():
 
 
 def test_lfw_faces_have_a_fixed_disjoint_split(data_dir):
-    train = lu.load_dataset("lfw", "train", data_dir=data_dir,
-                            download=False, image_size=32)
-    test = lu.load_dataset("lfw", "test", data_dir=data_dir,
-                           download=False, image_size=32)
+    train = lu.load_dataset(
+        "lfw", "train", data_dir=data_dir, download=False, image_size=32
+    )
+    test = lu.load_dataset(
+        "lfw", "test", data_dir=data_dir, download=False, image_size=32
+    )
     assert train.X.shape[1:] == (3, 32, 32)
     assert len(train) + len(test) == 13233
     assert len(test) == 1323
@@ -122,8 +132,7 @@ def test_missing_data_offline_names_paths_and_fix(tmp_path):
     assert "LAB_DATA_DIR" in message and "download=True" in message
 
 
-def test_truncated_idx_file_is_reported(data_dir, tmp_path,
-                                        monkeypatch):
+def test_truncated_idx_file_is_reported(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -135,15 +144,18 @@ def test_truncated_idx_file_is_reported(data_dir, tmp_path,
         lu.load_dataset("mnist", "test", data_dir=tmp_path, download=False)
 
 
-def test_cache_is_written_outside_the_data_folder(data_dir, tmp_path,
-                                                  monkeypatch):
+def test_cache_is_written_outside_the_data_folder(
+    data_dir, tmp_path, monkeypatch
+):
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))
-    first = lu.load_dataset("cifar10", "test", data_dir=data_dir,
-                            download=False)
+    first = lu.load_dataset(
+        "cifar10", "test", data_dir=data_dir, download=False
+    )
     cached = list(tmp_path.glob("cifar10-test-*.pt"))
     assert len(cached) == 1
-    second = lu.load_dataset("cifar10", "test", data_dir=data_dir,
-                             download=False)
+    second = lu.load_dataset(
+        "cifar10", "test", data_dir=data_dir, download=False
+    )
     assert torch.equal(first.X, second.X)
 
 
@@ -162,16 +174,19 @@ def test_loader_normalises_and_covers_every_image(mnist_small):
 
 def test_loader_order_is_seeded(mnist_small):
     train, _ = mnist_small
+
     def first_labels(seed):
         loader = lu.TensorLoader(train, 64, shuffle=True, seed=seed)
         return next(iter(loader))[1]
+
     assert torch.equal(first_labels(0), first_labels(0))
     assert not torch.equal(first_labels(0), first_labels(1))
 
 
 def _cifar_float(data_dir, n=16):
-    cifar = lu.load_dataset("cifar10", "test", data_dir=data_dir,
-                            download=False)
+    cifar = lu.load_dataset(
+        "cifar10", "test", data_dir=data_dir, download=False
+    )
     return cifar.X[:n].float() / 255
 
 
@@ -181,8 +196,11 @@ def test_random_crop_is_a_shifted_window(data_dir):
     assert out.shape == X.shape
     padded = torch.nn.functional.pad(X, (4,) * 4, mode="reflect")
     for i in range(len(X)):
-        windows = [padded[i, :, dy:dy + 32, dx:dx + 32]
-                   for dy in range(9) for dx in range(9)]
+        windows = [
+            padded[i, :, dy : dy + 32, dx : dx + 32]
+            for dy in range(9)
+            for dx in range(9)
+        ]
         assert any(torch.equal(out[i], w) for w in windows)
     assert not torch.equal(out, X)
 
@@ -206,17 +224,19 @@ def test_quarter_turn_matches_rot90_and_zoom_magnifies(data_dir):
     X = _cifar_float(data_dir, 4)
     zeros, ones = torch.zeros(4), torch.ones(4)
     turned = lu.apply_affine(X, lu.affine_matrix(90 * ones, zeros, ones))
-    assert torch.allclose(turned, torch.rot90(X, 1, dims=(2, 3)),
-                          atol=1e-5)
+    assert torch.allclose(turned, torch.rot90(X, 1, dims=(2, 3)), atol=1e-5)
     zoomed = lu.apply_affine(X, lu.affine_matrix(zeros, zeros, 2 * ones))
     # Zoom 2: the central 16x16 fills the image (borders aside, where the
     # two resamplers pad differently).
     centre = torch.nn.functional.interpolate(
-        X[:, :, 8:24, 8:24], size=32, mode="bilinear", align_corners=False)
-    assert torch.allclose(zoomed[..., 2:-2, 2:-2], centre[..., 2:-2, 2:-2],
-                          atol=1e-5)
-    out = lu.random_affine(X, rotation=30.0,
-                           generator=torch.Generator().manual_seed(0))
+        X[:, :, 8:24, 8:24], size=32, mode="bilinear", align_corners=False
+    )
+    assert torch.allclose(
+        zoomed[..., 2:-2, 2:-2], centre[..., 2:-2, 2:-2], atol=1e-5
+    )
+    out = lu.random_affine(
+        X, rotation=30.0, generator=torch.Generator().manual_seed(0)
+    )
     assert out.shape == X.shape and not torch.allclose(out, X)
 
 
@@ -229,15 +249,26 @@ def test_color_jitter_stays_in_range_and_changes_images(data_dir):
 
 def test_augment_is_reproducible_with_a_seed(data_dir):
     X = _cifar_float(data_dir)
-    aug = lu.Augment(crop_padding=4, hflip=True, rotation=10, shear=10,
-                     scale=(0.8, 1.2), color_jitter=0.2)
+    aug = lu.Augment(
+        crop_padding=4,
+        hflip=True,
+        rotation=10,
+        shear=10,
+        scale=(0.8, 1.2),
+        color_jitter=0.2,
+    )
     a = aug(X, torch.Generator().manual_seed(5))
     b = aug(X, torch.Generator().manual_seed(5))
-    assert torch.equal(a, b)
+    c = aug(X, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b), "the same seed must give the same batch"
+    # An augmentation that did nothing would pass the check above; these
+    # two fail for it: it must change the images, and differently per seed.
+    per_image_change = (a - X).abs().flatten(1).amax(dim=1)
+    assert (per_image_change > 0.1).all(), "some images were not changed"
+    assert not torch.allclose(a, c, atol=1e-3), "seeds 5 and 6 agree"
 
 
-def test_corrupt_image_in_a_folder_is_named(data_dir, tmp_path,
-                                            monkeypatch):
+def test_corrupt_image_in_a_folder_is_named(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
     for cls in ("airplane", "cat"):
         folder = tmp_path / "cifar10" / "test" / cls
@@ -247,9 +278,9 @@ def test_corrupt_image_in_a_folder_is_named(data_dir, tmp_path,
     broken = tmp_path / "cifar10" / "test" / "cat" / "9999.jpg"
     broken.write_bytes(b"\xff\xd8 this is not a jpeg")
     with pytest.raises(ValueError, match="9999.jpg.*corrupt"):
-        lu.load_dataset("cifar10", "test", data_dir=tmp_path,
-                        download=False)
+        lu.load_dataset("cifar10", "test", data_dir=tmp_path, download=False)
     broken.unlink()
-    small = lu.load_dataset("cifar10", "test", data_dir=tmp_path,
-                            download=False)
+    small = lu.load_dataset(
+        "cifar10", "test", data_dir=tmp_path, download=False
+    )
     assert small.classes == ["airplane", "cat"] and len(small) == 6

@@ -1,6 +1,7 @@
 """The exercise notebooks: generated from the labs and in sync with them;
 as generated they stop at the first stub with its hint; with the lab's
 solutions pasted back in they pass every self-check."""
+
 import re
 import shutil
 from pathlib import Path
@@ -11,26 +12,32 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from lab_utils import exercises
-from lab_utils.selfcheck import CHECKS
+from lab_utils.tools import exercises
+from lab_utils.tools.selfcheck import CHECKS
 
 REPO = Path(__file__).resolve().parents[1]
 LABS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
 FILES, FOUND = exercises.generate(REPO)
-STUB = re.compile(r"^[ \t]*# Exercise (?P<number>\d+\.\d+): write this "
-                  r"part.*\n[ \t]*raise NotImplementedError\(\n"
-                  r"(?:[ \t]*\".*\"\n)*[ \t]*\".*\"\)$", re.M)
-SOLUTION = re.compile(r"^[ \t]*# BEGIN SOLUTION\n.*?# END SOLUTION$",
-                      re.M | re.S)
+STUB = re.compile(
+    r"^[ \t]*# Exercise (?P<number>\d+\.\d+): write this "
+    r"part.*\n[ \t]*raise NotImplementedError\(\n"
+    r"(?:[ \t]*\".*\"\n)*[ \t]*\".*\"\)$",
+    re.M,
+)
+SOLUTION = re.compile(
+    r"^[ \t]*# BEGIN SOLUTION\n.*?# END SOLUTION$", re.M | re.S
+)
 
 
 def test_exercises_folder_is_in_sync_with_the_labs():
     assert exercises.stale(REPO) == [], (
-        "exercises/ is out of date: run `python -m lab_utils.exercises` "
-        "and commit exercises/")
+        "exercises/ is out of date: run `python -m lab_utils.tools.exercises` "
+        "and commit exercises/"
+    )
     committed = {p.name for p in (REPO / "exercises").iterdir()}
     assert committed == {p.name for p in FILES}, (
-        "exercises/ holds files the generator does not write")
+        "exercises/ holds files the generator does not write"
+    )
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
@@ -38,8 +45,7 @@ def test_every_lab_has_two_to_four_exercises_with_a_check(lab):
     found = FOUND[lab.stem]
     assert 2 <= len(found) <= 4, f"{lab.stem}: {len(found)} exercises"
     text = lab.read_text()
-    checks = [c for c in jupytext.read(lab).cells if "self_check(" in
-              c.source]
+    checks = [c for c in jupytext.read(lab).cells if "self_check(" in c.source]
     assert len(checks) == len(found)
     for cell in checks:  # CI compares their PASS lines in the solved lab
         assert "nbval-check-output" in cell.metadata.get("tags", [])
@@ -48,7 +54,8 @@ def test_every_lab_has_two_to_four_exercises_with_a_check(lab):
         assert len(exercise.hint) > 20, exercise
         assert f"### Exercise {exercise.number}:" in text, (
             f"{lab.name}: the heading of exercise {exercise.number} is "
-            f"missing or numbered differently")
+            f"missing or numbered differently"
+        )
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
@@ -56,31 +63,39 @@ def test_exercise_notebook_keeps_the_lab_but_not_the_solutions(lab):
     solved = jupytext.read(lab)
     student = jupytext.read(REPO / "exercises" / lab.name)
     paired = nbformat.read(REPO / "exercises" / f"{lab.stem}.ipynb", 4)
-    assert [c.source for c in paired.cells] == \
-        [c.source for c in student.cells], "the .py and .ipynb differ"
-    assert all(not c.get("outputs") and c.get("execution_count") is None
-               for c in paired.cells if c.cell_type == "code")
+    assert [c.source for c in paired.cells] == [
+        c.source for c in student.cells
+    ], "the .py and .ipynb differ"
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None
+        for c in paired.cells
+        if c.cell_type == "code"
+    )
     # The same cells, in the same order, plus the intro under the title.
     assert len(student.cells) == len(solved.cells) + 1
     code = [c for c in student.cells if c.cell_type == "code"]
     solved_code = [c for c in solved.cells if c.cell_type == "code"]
-    assert code[0].source == solved_code[0].source       # parameters
+    assert code[0].source == solved_code[0].source  # parameters
     assert "parameters" in code[0].metadata["tags"]
-    assert code[1].source == solved_code[1].source       # Colab setup
+    assert code[1].source == solved_code[1].source  # Colab setup
     assert "REPOSITORY = " in code[1].source
-    solved_text = [c.source for c in solved.cells if c.cell_type ==
-                   "markdown"]
-    student_text = [c.source for c in student.cells if c.cell_type ==
-                    "markdown"]
+    solved_text = [c.source for c in solved.cells if c.cell_type == "markdown"]
+    student_text = [
+        c.source for c in student.cells if c.cell_type == "markdown"
+    ]
     assert all(t in student_text for t in solved_text[1:])  # badge differs
     text = (REPO / "exercises" / lab.name).read_text()
     assert "SOLUTION" not in text and "hide-input" not in text
     assert len(STUB.findall(text)) == len(FOUND[lab.stem])
     for region in SOLUTION.findall(lab.read_text()):
-        code_lines = [line.strip() for line in region.splitlines()
-                      if line.strip() and not line.strip().startswith("#")]
-        leaked = [line for line in code_lines if len(line) > 25
-                  and line in text]
+        code_lines = [
+            line.strip()
+            for line in region.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        leaked = [
+            line for line in code_lines if len(line) > 25 and line in text
+        ]
         assert not leaked, f"solution lines left in the exercise: {leaked}"
     badge = student.cells[0].source
     assert f"/exercises/{lab.stem}.ipynb" in badge
@@ -96,15 +111,19 @@ def paste_solutions(exercise_source: str, lab_source: str) -> str:
 def _execute(nb):
     """Run ``nb`` in a fresh kernel from exercises/, as a student would;
     outputs land in ``nb``."""
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(REPO / "exercises")}}
-                   ).execute()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(REPO / "exercises")}},
+    ).execute()
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_solutions_pasted_back_pass_every_self_check(lab):
-    source = paste_solutions((REPO / "exercises" / lab.name).read_text(),
-                             lab.read_text())
+    source = paste_solutions(
+        (REPO / "exercises" / lab.name).read_text(), lab.read_text()
+    )
     assert not STUB.search(source)
     nb = jupytext.reads(source, "py:percent")
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -116,8 +135,9 @@ def test_solutions_pasted_back_pass_every_self_check(lab):
             keep += [code[i - 1], cell]
     nb.cells = keep
     _execute(nb)
-    printed = "\n".join(out.get("text", "") for cell in keep
-                        for out in cell.get("outputs", []))
+    printed = "\n".join(
+        out.get("text", "") for cell in keep for out in cell.get("outputs", [])
+    )
     for exercise in FOUND[lab.stem]:
         assert f"PASS {exercise.name}:" in printed, printed
     assert "FAIL" not in printed
@@ -131,14 +151,20 @@ def test_generated_notebook_stops_at_the_first_stub_with_its_hint(lab):
     first = FOUND[lab.stem][0]
     assert failure.value.ename == "NotImplementedError", (
         f"{lab.stem} stopped with {failure.value.ename}: "
-        f"{failure.value.evalue}")
-    assert failure.value.evalue == (f"Exercise {first.number} "
-                                    f"({first.name}): {first.hint}")
+        f"{failure.value.evalue}"
+    )
+    assert failure.value.evalue == (
+        f"Exercise {first.number} ({first.name}): {first.hint}"
+    )
     code = [c for c in nb.cells if c.cell_type == "code"]
-    errors = [i for i, c in enumerate(code)
-              if any(o.output_type == "error" for o in c.get("outputs", []))]
-    first_check = next(i for i, c in enumerate(code)
-                       if "self_check(" in c.source)
+    errors = [
+        i
+        for i, c in enumerate(code)
+        if any(o.output_type == "error" for o in c.get("outputs", []))
+    ]
+    first_check = next(
+        i for i, c in enumerate(code) if "self_check(" in c.source
+    )
     assert errors == [first_check], "it stopped somewhere else"
     ran = [c.execution_count for c in code[:first_check]]
     assert None not in ran, "cells before the first exercise did not run"
@@ -165,12 +191,21 @@ def test_generator_writes_then_check_reports_a_stale_file(tmp_path, capsys):
     assert f"out of date: {student}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("broken, message", [
-    ("    # BEGIN SOLUTION\n    # hint: h\n    return 1\n", "END SOLUTION"),
-    ("    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "# hint:"),
-    ("    return 1\n    # END SOLUTION\n", "without a '# BEGIN"),
-    ("    # BEGIN SOLUTION\n    # hint: h\n    # END SOLUTION\n", "empty"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (
+            "    # BEGIN SOLUTION\n    # hint: h\n    return 1\n",
+            "END SOLUTION",
+        ),
+        (
+            "    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n",
+            "# hint:",
+        ),
+        ("    return 1\n    # END SOLUTION\n", "without a '# BEGIN"),
+        ("    # BEGIN SOLUTION\n    # hint: h\n    # END SOLUTION\n", "empty"),
+    ],
+)
 def test_malformed_markers_are_named(broken, message):
     with pytest.raises(exercises.ExerciseMarkupError, match=message):
         exercises.strip_solutions("def f(x):\n" + broken, 1, 1, "lab, cell")
@@ -180,12 +215,16 @@ def test_a_solution_without_its_self_check_cell_is_refused(tmp_path):
     root = _lab_copy(tmp_path)
     lab = root / "notebooks" / LABS[0].name
     text = lab.read_text()
-    lab.write_text(text.replace(
-        'lu.self_check("channel_stats", channel_stats, run.data_dir)',
-        "print(channel_stats)"))
+    lab.write_text(
+        text.replace(
+            'self_check("channel_stats", channel_stats, run.data_dir)',
+            "print(channel_stats)",
+        )
+    )
     assert exercises.main(["--root", str(root)]) == 2
-    with pytest.raises(exercises.ExerciseMarkupError,
-                       match='self_check\\("channel_stats"'):
+    with pytest.raises(
+        exercises.ExerciseMarkupError, match='self_check\\("channel_stats"'
+    ):
         exercises.generate(root)
 
 
@@ -193,7 +232,11 @@ def test_stub_hint_wraps_within_79_columns():
     hint = "a long hint " * 20
     source, found = exercises.strip_solutions(
         "def f(x):\n    if x:\n        # BEGIN SOLUTION\n        # hint: "
-        f"{hint}\n        return 1\n        # END SOLUTION\n", 3, 2, "c")
+        f"{hint}\n        return 1\n        # END SOLUTION\n",
+        3,
+        2,
+        "c",
+    )
     assert found[0].number == "3.2" and found[0].name == "f"
     assert max(len(line) for line in source.splitlines()) <= 79
     namespace = {}

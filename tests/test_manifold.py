@@ -1,4 +1,5 @@
 """Hand-written PCA and t-SNE against scikit-learn on real images."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +9,14 @@ import lab_utils as lu
 
 @pytest.fixture(scope="module")
 def fashion(data_dir):
-    data = lu.load_dataset("fashion_mnist", "test", data_dir=data_dir,
-                           n_samples=600, seed=0, download=False)
+    data = lu.load_dataset(
+        "fashion_mnist",
+        "test",
+        data_dir=data_dir,
+        n_samples=600,
+        seed=0,
+        download=False,
+    )
     return data.X.flatten(1).double().numpy() / 255.0, data.y.numpy()
 
 
@@ -22,10 +29,14 @@ def test_pca_matches_scikit_learn(fashion):
     ours_c = ours.components_.numpy()
     signs = np.sign((ours_c * theirs.components_).sum(1))
     assert np.abs(ours_c - signs[:, None] * theirs.components_).max() < 1e-5
-    assert np.allclose(ours.explained_variance_.numpy(),
-                       theirs.explained_variance_, rtol=1e-8)
-    assert np.allclose(ours.explained_variance_ratio_.numpy(),
-                       theirs.explained_variance_ratio_, rtol=1e-8)
+    assert np.allclose(
+        ours.explained_variance_.numpy(), theirs.explained_variance_, rtol=1e-8
+    )
+    assert np.allclose(
+        ours.explained_variance_ratio_.numpy(),
+        theirs.explained_variance_ratio_,
+        rtol=1e-8,
+    )
 
 
 def test_pca_sign_convention_and_round_trip(fashion):
@@ -40,9 +51,19 @@ def test_pca_sign_convention_and_round_trip(fashion):
     rebuilt = full.inverse_transform(full.transform(X)).numpy()
     assert np.allclose(rebuilt, X, atol=1e-8)
     # Fewer components: the error falls as components are added.
-    errors = [np.mean((lu.PCA(k).fit(X).inverse_transform(
-        lu.PCA(k).fit(X).transform(X)).numpy() - X) ** 2)
-        for k in (2, 10, 50)]
+    errors = [
+        np.mean(
+            (
+                lu.PCA(k)
+                .fit(X)
+                .inverse_transform(lu.PCA(k).fit(X).transform(X))
+                .numpy()
+                - X
+            )
+            ** 2
+        )
+        for k in (2, 10, 50)
+    ]
     assert errors[0] > errors[1] > errors[2]
     with pytest.raises(ValueError, match="n_components"):
         lu.PCA(10_000).fit(X)
@@ -53,8 +74,7 @@ def test_every_row_of_p_hits_its_perplexity(fashion):
     D = lu.manifold.squared_distances(torch.from_numpy(X))
     for perplexity in (5.0, 30.0, 100.0):
         P, _ = lu.manifold.conditional_probabilities(D, perplexity)
-        assert torch.allclose(P.sum(1), torch.ones(len(P),
-                                                   dtype=P.dtype))
+        assert torch.allclose(P.sum(1), torch.ones(len(P), dtype=P.dtype))
         entropy = -(P * torch.log(P.clamp_min(1e-300))).sum(1)
         assert (entropy.exp() - perplexity).abs().max() < 1e-3
     joint = lu.manifold.joint_probabilities(X, 30.0)
@@ -68,10 +88,16 @@ def test_tsne_matches_scikit_learn_exact(fashion):
     X, _ = fashion
     X50 = lu.pca(X, 50).numpy()
     ours = lu.TSNE(perplexity=30.0, seed=0).fit(X50)
-    theirs = TSNE(perplexity=30.0, method="exact", init="pca",
-                  random_state=0, learning_rate="auto").fit(X50)
-    assert ours.kl_divergence_ == pytest.approx(theirs.kl_divergence_,
-                                                rel=0.05)
+    theirs = TSNE(
+        perplexity=30.0,
+        method="exact",
+        init="pca",
+        random_state=0,
+        learning_rate="auto",
+    ).fit(X50)
+    assert ours.kl_divergence_ == pytest.approx(
+        theirs.kl_divergence_, rel=0.05
+    )
     t_ours = trustworthiness(X50, ours.embedding_.numpy(), n_neighbors=10)
     t_theirs = trustworthiness(X50, theirs.embedding_, n_neighbors=10)
     assert abs(t_ours - t_theirs) < 0.01

@@ -1,4 +1,5 @@
 """ThreeConvNet's options do what they say."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,10 +8,17 @@ import lab_utils as lu
 
 
 @pytest.mark.parametrize("preset", ["wide", "small"])
-@pytest.mark.parametrize("options", [
-    {}, {"batch_norm": True}, {"dropout": 0.3}, {"dense": True},
-    {"bias": False}, {"dense": True, "batch_norm": True, "bias": False},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"batch_norm": True},
+        {"dropout": 0.3},
+        {"dense": True},
+        {"bias": False},
+        {"dense": True, "batch_norm": True, "bias": False},
+    ],
+)
 def test_every_option_gives_logits_of_the_right_shape(preset, options):
     model = lu.ThreeConvNet(lu.three_conv_config(preset, **options))
     assert model(torch.randn(4, 3, 32, 32)).shape == (4, 10)
@@ -21,13 +29,18 @@ def test_presets_match_the_reports():
     wide = lu.ThreeConvNet(lu.PRESETS["wide"])
     assert [c.out_channels for c in wide.convs] == [256, 128, 64]
     linears = [m for m in wide.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [
-        (1024, 512), (512, 128), (128, 10)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [
+        (1024, 512),
+        (512, 128),
+        (128, 10),
+    ]
     small = lu.ThreeConvNet(lu.PRESETS["small"])
     assert [c.out_channels for c in small.convs] == [16, 32, 64]
     linears = [m for m in small.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [
-        (1024, 500), (500, 10)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [
+        (1024, 500),
+        (500, 10),
+    ]
 
 
 def test_dense_convs_see_the_image_and_every_earlier_conv():
@@ -51,19 +64,25 @@ def test_dense_convs_see_the_image_and_every_earlier_conv():
 def test_no_bias_really_has_no_bias_parameters():
     model = lu.ThreeConvNet(lu.three_conv_config("wide", bias=False))
     assert not [n for n, _ in model.named_parameters() if "bias" in n]
-    assert all(m.bias is None for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)))
-    with_bn = lu.ThreeConvNet(lu.three_conv_config("small", bias=False,
-                                                   batch_norm=True))
+    assert all(
+        m.bias is None
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    )
+    with_bn = lu.ThreeConvNet(
+        lu.three_conv_config("small", bias=False, batch_norm=True)
+    )
     biases = [n for n, _ in with_bn.named_parameters() if "bias" in n]
     assert biases and all(n.startswith(("norms", "hidden")) for n in biases)
     assert lu.count_parameters(with_bn) < lu.count_parameters(
-        lu.ThreeConvNet(lu.three_conv_config("small", batch_norm=True)))
+        lu.ThreeConvNet(lu.three_conv_config("small", batch_norm=True))
+    )
 
 
 def test_batch_norm_and_dropout_layers_are_where_promised():
-    model = lu.ThreeConvNet(lu.three_conv_config("wide", batch_norm=True,
-                                                 dropout=0.2))
+    model = lu.ThreeConvNet(
+        lu.three_conv_config("wide", batch_norm=True, dropout=0.2)
+    )
     assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 3
     assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == 2
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]

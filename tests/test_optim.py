@@ -1,24 +1,37 @@
 """The hand-written update rules against torch.optim on a real model, the
 schedules, the 2-D trajectories, and divergence in a sweep."""
+
 import pandas as pd
 import pytest
 import torch
+from tiny_models import SmallCNN
 
 import lab_utils as lu
 
 
-@pytest.mark.parametrize("rule, lr, weight_decay", [
-    ("sgd", 0.05, 0.0), ("momentum", 0.01, 5e-4), ("nesterov", 0.01, 0.0),
-    ("rmsprop", 1e-3, 0.0), ("adam", 1e-3, 5e-4),
-])
-def test_hand_written_rule_matches_torch_optim(mnist_small, rule, lr,
-                                               weight_decay):
+@pytest.mark.parametrize(
+    "rule, lr, weight_decay",
+    [
+        ("sgd", 0.05, 0.0),
+        ("momentum", 0.01, 5e-4),
+        ("nesterov", 0.01, 0.0),
+        ("rmsprop", 1e-3, 0.0),
+        ("adam", 1e-3, 5e-4),
+    ],
+)
+def test_hand_written_rule_matches_torch_optim(
+    mnist_small, rule, lr, weight_decay
+):
     train, _ = mnist_small
     lu.seed_everything(0)
     difference, moved = lu.compare_to_torch(
-        rule, lu.SmallCNN(width=8), lu.TensorLoader(train, 64, shuffle=True,
-                                                    seed=1),
-        lr, steps=60, weight_decay=weight_decay)
+        rule,
+        SmallCNN(width=8),
+        lu.TensorLoader(train, 64, shuffle=True, seed=1),
+        lr,
+        steps=60,
+        weight_decay=weight_decay,
+    )
     assert difference < 1e-10
     assert moved > 1e-3  # not vacuous: the weights did move
 
@@ -60,6 +73,7 @@ def test_schedules_shape_the_learning_rate():
                 opt.step()
                 sched.step()
         return out
+
     assert rates("constant") == [0.1] * 10
     cosine = rates("cosine")
     assert cosine[0] == pytest.approx(0.1) and cosine[-1] < 0.01
@@ -74,29 +88,45 @@ def test_schedules_shape_the_learning_rate():
         lu.make_optimizer("adagrad", [], 0.1)
 
 
-def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(data_dir,
-                                                            tmp_path):
-    train = lu.load_dataset("cifar10", n_samples=500, seed=0,
-                            data_dir=data_dir, download=False)
-    test = lu.load_dataset("cifar10", "test", n_samples=200, seed=0,
-                           data_dir=data_dir, download=False)
+def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(data_dir, tmp_path):
+    train = lu.load_dataset(
+        "cifar10", n_samples=500, seed=0, data_dir=data_dir, download=False
+    )
+    test = lu.load_dataset(
+        "cifar10",
+        "test",
+        n_samples=200,
+        seed=0,
+        data_dir=data_dir,
+        download=False,
+    )
     train, val = lu.train_val_split(train, 0.2)
-    configs = {"huge": {"optimizer": "sgd", "lr": 1e4, "epochs": 1},
-               "fine": {"optimizer": "sgd", "lr": 0.01, "epochs": 1}}
+    configs = {
+        "huge": {"optimizer": "sgd", "lr": 1e4, "epochs": 1},
+        "fine": {"optimizer": "sgd", "lr": 0.01, "epochs": 1},
+    }
     results = lu.run_sweep(
-        configs, [0], lambda c, s: lu.train_classifier(c, s, train, val,
-                                                       test, "cpu"),
-        tmp_path, progress=False).set_index("name")
+        configs,
+        [0],
+        lambda c, s: lu.train_classifier(c, s, train, val, test, "cpu"),
+        tmp_path,
+        progress=False,
+    ).set_index("name")
     assert results.loc["huge", "diverged"]
     assert not results.loc["fine", "diverged"]
     assert results.loc["huge", "val_acc"] == pytest.approx(0.1)
 
 
 def test_time_to_target_reads_the_history():
-    histories = pd.DataFrame({
-        "name": ["a"] * 3 + ["b"] * 3, "seed": [0] * 6,
-        "epoch": [1, 2, 3] * 2, "seconds": [2.0, 3.0, 4.0] * 2,
-        "val_acc": [0.2, 0.5, 0.6, 0.1, 0.2, 0.3]})
+    histories = pd.DataFrame(
+        {
+            "name": ["a"] * 3 + ["b"] * 3,
+            "seed": [0] * 6,
+            "epoch": [1, 2, 3] * 2,
+            "seconds": [2.0, 3.0, 4.0] * 2,
+            "val_acc": [0.2, 0.5, 0.6, 0.1, 0.2, 0.3],
+        }
+    )
     table = lu.time_to_target(histories, 0.5).set_index("name")
     assert table.loc["a", "epochs_to_target"] == 2
     assert table.loc["a", "seconds_to_target"] == 5.0

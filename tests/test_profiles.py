@@ -1,4 +1,5 @@
 """Profiles: resolution rules and the banner."""
+
 import pytest
 
 import lab_utils as lu
@@ -35,8 +36,9 @@ def test_every_lab_defines_every_profile_with_the_same_keys():
 
 def test_start_lab_banner_is_loud_on_cpu(monkeypatch, tmp_path):
     monkeypatch.delenv("LAB_PROFILE", raising=False)
-    run = lu.start_lab("01_data_exploration", "smoke", seed=3,
-                       data_dir=tmp_path, device="cpu")
+    run = lu.start_lab(
+        "01_data_exploration", "smoke", seed=3, data_dir=tmp_path, device="cpu"
+    )
     banner = run.banner()
     assert run.profile == "smoke" and run.settings["samples_per_class"] == 1
     assert "profile smoke" in banner and "seed 3" in banner

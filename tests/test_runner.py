@@ -1,11 +1,12 @@
 """The papermill runner on small real notebooks: table, failures, inplace."""
+
 import json
 import re
 
 import jupytext
 import pytest
 
-from lab_utils import run_all
+from lab_utils.tools import run_all
 
 OK = """# %% tags=["parameters"]
 PROFILE = "auto"
@@ -35,10 +36,19 @@ def notebooks(tmp_path):
     return folder
 
 
-def test_runner_reports_table_and_names_failing_cell(notebooks, tmp_path,
-                                                     capsys):
-    code = run_all.main(["--profile", "smoke", "--notebooks",
-                         str(notebooks), "--output", str(tmp_path / "out")])
+def test_runner_reports_table_and_names_failing_cell(
+    notebooks, tmp_path, capsys
+):
+    code = run_all.main(
+        [
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(notebooks),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     assert re.search(r"^01_ok +ok +\d+\.\d$", out, re.M)
@@ -52,10 +62,17 @@ def test_runner_reports_table_and_names_failing_cell(notebooks, tmp_path,
     assert (tmp_path / "out/smoke/02_fails.failed.ipynb").exists()
 
 
-def test_only_selects_and_unknown_names_are_listed(notebooks, tmp_path,
-                                                   capsys):
-    args = ["--profile", "smoke", "--notebooks", str(notebooks),
-            "--output", str(tmp_path / "out")]
+def test_only_selects_and_unknown_names_are_listed(
+    notebooks, tmp_path, capsys
+):
+    args = [
+        "--profile",
+        "smoke",
+        "--notebooks",
+        str(notebooks),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     assert run_all.main(args + ["--only", "01"]) == 0
     assert run_all.main(args + ["--only", "lab9"]) == 2
     assert "Available: 01_ok, 02_fails" in capsys.readouterr().err
@@ -63,8 +80,12 @@ def test_only_selects_and_unknown_names_are_listed(notebooks, tmp_path,
 
 def test_inplace_writes_clean_pair_and_protects_newer_edits(notebooks):
     (notebooks / "02_fails.py").unlink()
-    assert run_all.main(["--profile", "smoke", "--notebooks",
-                         str(notebooks), "--inplace"]) == 0
+    assert (
+        run_all.main(
+            ["--profile", "smoke", "--notebooks", str(notebooks), "--inplace"]
+        )
+        == 0
+    )
     paired = notebooks / "01_ok.ipynb"
     nb = json.loads(paired.read_text())
     assert nb["cells"][1]["outputs"], "outputs were not written back"
@@ -75,13 +96,18 @@ def test_inplace_writes_clean_pair_and_protects_newer_edits(notebooks):
     # Inputs match the .py source exactly.
     source = jupytext.read(notebooks / "01_ok.py")
     assert [c.source for c in source.cells] == [
-        "".join(c["source"]) for c in nb["cells"]]
+        "".join(c["source"]) for c in nb["cells"]
+    ]
 
     # An edit made in the .ipynb after the .py is never overwritten.
     edited = jupytext.read(paired)
     edited.cells[1].source += "\nprint('my edit')"
     jupytext.write(edited, paired)
     before = paired.read_text()
-    assert run_all.main(["--profile", "smoke", "--notebooks",
-                         str(notebooks), "--inplace"]) == 2
+    assert (
+        run_all.main(
+            ["--profile", "smoke", "--notebooks", str(notebooks), "--inplace"]
+        )
+        == 2
+    )
     assert paired.read_text() == before

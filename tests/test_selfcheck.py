@@ -1,5 +1,6 @@
 """The self-checks pass the labs' own solutions and fail typical mistakes,
 saying what differs without printing the answer."""
+
 import math
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import lab_utils as lu
-from lab_utils import selfcheck
+from lab_utils.tools import SelfCheckFailed, self_check, selfcheck
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ def test_every_check_belongs_to_an_exercise():
 
 @pytest.mark.parametrize("name", list(selfcheck.CHECKS))
 def test_the_labs_solutions_pass(name, data_dir, capsys):
-    lu.self_check(name, SOLUTIONS[name], data_dir)
+    self_check(name, SOLUTIONS[name], data_dir)
     out = capsys.readouterr().out
     assert out.startswith(f"PASS {name}: matches the reference")
 
@@ -51,8 +52,9 @@ def not_scaled(X):
 
 
 def unstratified(y, val_fraction, seed):
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(
-        seed))
+    order = torch.randperm(
+        len(y), generator=torch.Generator().manual_seed(seed)
+    )
     n_val = round(len(y) * val_fraction)
     return order[n_val:], order[:n_val]
 
@@ -71,20 +73,23 @@ def dense_without_image(model, X):
     return torch.cat(maps[1:], 1)  # the image itself is left out
 
 
-def momentum_not_in_place(p, g, v, lr, momentum=0.9, nesterov=False,
-                          first=False):
+def momentum_not_in_place(
+    p, g, v, lr, momentum=0.9, nesterov=False, first=False
+):
     v = g if first else momentum * v + g
     p = p - lr * v
 
 
-def velocity_not_in_place(p, g, v, lr, momentum=0.9, nesterov=False,
-                          first=False):
+def velocity_not_in_place(
+    p, g, v, lr, momentum=0.9, nesterov=False, first=False
+):
     v = g.clone() if first else momentum * v + g
     p.sub_(lr * v)
 
 
-def adam_without_bias_correction(p, g, m, v, t, lr, beta1=0.9,
-                                 beta2=0.999, eps=1e-8):
+def adam_without_bias_correction(
+    p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8
+):
     m.mul_(beta1).add_((1 - beta1) * g)
     v.mul_(beta2).add_((1 - beta2) * g * g)
     p.sub_(lr * m / (v.sqrt() + eps))
@@ -101,8 +106,7 @@ def margin_on_every_class(cos, labels, s, m):
 def arcface_without_fallback(cos, labels, s, m):
     theta = torch.acos(cos.clamp(-1, 1))
     target = torch.cos(theta + m)
-    return s * torch.where(F.one_hot(labels, cos.shape[1]).bool(), target,
-                           cos)
+    return s * torch.where(F.one_hot(labels, cos.shape[1]).bool(), target, cos)
 
 
 def fixed_bandwidth(D, perplexity):
@@ -142,23 +146,26 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("name, wrong, says", MISTAKES,
-                         ids=[m[1].__name__ for m in MISTAKES])
-def test_typical_mistakes_fail_and_say_what_differs(name, wrong, says,
-                                                    data_dir, capsys):
-    with pytest.raises(lu.SelfCheckFailed, match=name):
-        lu.self_check(name, wrong, data_dir)
+@pytest.mark.parametrize(
+    "name, wrong, says", MISTAKES, ids=[m[1].__name__ for m in MISTAKES]
+)
+def test_typical_mistakes_fail_and_say_what_differs(
+    name, wrong, says, data_dir, capsys
+):
+    with pytest.raises(SelfCheckFailed, match=name):
+        self_check(name, wrong, data_dir)
     out = capsys.readouterr().out
     assert out.startswith(f"FAIL {name}:") and says in out, out
     assert "tensor(" not in out  # no values are printed, only differences
 
 
 def test_a_report_never_shows_the_expected_values(data_dir, capsys):
-    cifar = lu.load_dataset("cifar10", n_samples=512, seed=0,
-                            data_dir=data_dir)
+    cifar = lu.load_dataset(
+        "cifar10", n_samples=512, seed=0, data_dir=data_dir
+    )
     mean, std = lu.channel_stats(cifar.X)
-    with pytest.raises(lu.SelfCheckFailed):
-        lu.self_check("channel_stats", std_is_variance, data_dir)
+    with pytest.raises(SelfCheckFailed):
+        self_check("channel_stats", std_is_variance, data_dir)
     out = capsys.readouterr().out
     for value in std.tolist() + mean.tolist():
         for digits in (2, 3, 4):
@@ -166,12 +173,13 @@ def test_a_report_never_shows_the_expected_values(data_dir, capsys):
 
 
 def test_a_bug_in_the_students_function_is_reported_with_its_line(
-        data_dir, capsys):
+    data_dir, capsys
+):
     def crashes(X):
         return X.mean(dim=(0, 2, 3))  # uint8 has no mean
 
-    with pytest.raises(lu.SelfCheckFailed):
-        lu.self_check("channel_stats", crashes, data_dir)
+    with pytest.raises(SelfCheckFailed):
+        self_check("channel_stats", crashes, data_dir)
     out = capsys.readouterr().out
     assert "calling it raised RuntimeError" in out
     assert "return X.mean(dim=(0, 2, 3))" in out
@@ -182,23 +190,29 @@ def test_a_stub_stops_with_its_own_hint(data_dir):
         raise NotImplementedError("Exercise 1.1 (channel_stats): a hint")
 
     with pytest.raises(NotImplementedError, match="a hint"):
-        lu.self_check("channel_stats", stub, data_dir)
+        self_check("channel_stats", stub, data_dir)
 
 
 def test_wrong_arguments_are_explained():
     with pytest.raises(ValueError, match="Known: channel_stats"):
-        lu.self_check("chanel_stats", std_is_variance)
+        self_check("chanel_stats", std_is_variance)
     with pytest.raises(TypeError, match="without calling it"):
-        lu.self_check("channel_stats", (0.5, 0.2))
+        self_check("channel_stats", (0.5, 0.2))
 
 
 def test_compare_names_shape_dtype_and_nonfinite_values():
     expected = torch.zeros(3, 2, dtype=torch.float64)
     assert selfcheck.compare("x", expected.clone(), expected, 1e-9) == []
-    assert "shape (2, 3)" in selfcheck.compare("x", torch.zeros(2, 3),
-                                               expected, 1e-9)[0]
-    assert "dtype torch.int64" in selfcheck.compare(
-        "x", torch.zeros(3, 2, dtype=torch.long), expected, 1e-9)[0]
+    assert (
+        "shape (2, 3)"
+        in selfcheck.compare("x", torch.zeros(2, 3), expected, 1e-9)[0]
+    )
+    assert (
+        "dtype torch.int64"
+        in selfcheck.compare(
+            "x", torch.zeros(3, 2, dtype=torch.long), expected, 1e-9
+        )[0]
+    )
     bad = expected.clone()
     bad[1, 0] = math.nan
     assert "index (1, 0)" in selfcheck.compare("x", bad, expected, 1e-9)[0]

@@ -1,5 +1,6 @@
 """The resumable sweep runner: a real kill mid-sweep loses nothing and
 recomputes nothing finished; plus the statistics of the verdicts."""
+
 import json
 import os
 import signal
@@ -38,8 +39,9 @@ def test_killed_sweep_resumes_without_recomputing(data_dir, tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "LAB_DATA_DIR": str(data_dir)}
-    child = subprocess.Popen([sys.executable, str(script), str(results_dir)],
-                             env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(results_dir)], env=env
+    )
     deadline = time.time() + 120
     while len(finished(results_dir)) < 2 and time.time() < deadline:
         assert child.poll() is None, "the sweep ended before it was killed"
@@ -48,26 +50,34 @@ def test_killed_sweep_resumes_without_recomputing(data_dir, tmp_path):
     child.wait()
     done = finished(results_dir)
     assert 2 <= len(done) < 6, done
-    saved = {d: (results_dir / d / "metrics.json").read_bytes()
-             for d in done}
+    saved = {d: (results_dir / d / "metrics.json").read_bytes() for d in done}
 
-    train = lu.load_dataset("cifar10", n_samples=1200, seed=0,
-                            data_dir=data_dir, download=False)
-    test = lu.load_dataset("cifar10", "test", n_samples=200, seed=0,
-                           data_dir=data_dir, download=False)
+    train = lu.load_dataset(
+        "cifar10", n_samples=1200, seed=0, data_dir=data_dir, download=False
+    )
+    test = lu.load_dataset(
+        "cifar10",
+        "test",
+        n_samples=200,
+        seed=0,
+        data_dir=data_dir,
+        download=False,
+    )
     train, val = lu.train_val_split(train, 0.2)
-    configs = {f"lr{i}": {"preset": "small", "epochs": 1,
-                          "lr": 1e-3 * (i + 1)} for i in range(6)}
+    configs = {
+        f"lr{i}": {"preset": "small", "epochs": 1, "lr": 1e-3 * (i + 1)}
+        for i in range(6)
+    }
     calls = []
 
     def train_fn(config, seed):
         calls.append(f"lr{round(config['lr'] / 1e-3) - 1}__seed{seed}")
         return lu.train_classifier(config, seed, train, val, test, "cpu")
 
-    results = lu.run_sweep(configs, [0], train_fn, results_dir,
-                           progress=False)
-    assert sorted(calls) == sorted(set(f"lr{i}__seed0" for i in range(6))
-                                   - set(done))
+    results = lu.run_sweep(configs, [0], train_fn, results_dir, progress=False)
+    assert sorted(calls) == sorted(
+        set(f"lr{i}__seed0" for i in range(6)) - set(done)
+    )
     assert len(results) == 6 and results["test_acc"].notna().all()
     assert results.set_index("name")["reused"].sum() == len(done)
     for d, blob in saved.items():
@@ -88,64 +98,102 @@ def test_changed_config_under_an_old_name_is_refused(tmp_path):
     lu.run_sweep({"a": {"lr": 0.1}}, [0], train_fn, tmp_path, progress=False)
     before = (tmp_path / "a__seed0" / "metrics.json").read_text()
     with pytest.raises(ValueError, match="different config.*another name"):
-        lu.run_sweep({"a": {"lr": 0.2}}, [0], train_fn, tmp_path,
-                     progress=False)
+        lu.run_sweep(
+            {"a": {"lr": 0.2}}, [0], train_fn, tmp_path, progress=False
+        )
     assert (tmp_path / "a__seed0" / "metrics.json").read_text() == before
 
 
 def results_frame(values: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"name": n, "seed": s, "val_acc": v,
-                          "test_acc": v, "seconds": 1.0}
-                         for n, vs in values.items()
-                         for s, v in enumerate(vs)])
+    return pd.DataFrame(
+        [
+            {"name": n, "seed": s, "val_acc": v, "test_acc": v, "seconds": 1.0}
+            for n, vs in values.items()
+            for s, v in enumerate(vs)
+        ]
+    )
 
 
 def test_verdicts_separate_real_changes_from_noise():
-    results = results_frame({
-        "baseline": [0.50, 0.51, 0.49],
-        "clearly better": [0.60, 0.61, 0.59],
-        "clearly worse": [0.40, 0.41, 0.39],
-        "noisy": [0.45, 0.58, 0.52],
-    })
+    results = results_frame(
+        {
+            "baseline": [0.50, 0.51, 0.49],
+            "clearly better": [0.60, 0.61, 0.59],
+            "clearly worse": [0.40, 0.41, 0.39],
+            "noisy": [0.45, 0.58, 0.52],
+        }
+    )
     verdicts = lu.compare_to_baseline(results)
     assert verdicts["verdict"].to_dict() == {
-        "baseline": "-", "clearly better": "better",
-        "clearly worse": "worse", "noisy": "within noise"}
-    assert verdicts.loc["clearly better", "val_acc change"] == \
-        pytest.approx(0.10)
+        "baseline": "-",
+        "clearly better": "better",
+        "clearly worse": "worse",
+        "noisy": "within noise",
+    }
+    assert verdicts.loc["clearly better", "val_acc change"] == pytest.approx(
+        0.10
+    )
     table = lu.format_mean_std(lu.aggregate(results), ["val_acc"])
     assert table.loc["baseline", "val_acc"] == "50.0 ± 1.0"
-    assert list(table.index) == ["baseline", "clearly better",
-                                 "clearly worse", "noisy"]
+    assert list(table.index) == [
+        "baseline",
+        "clearly better",
+        "clearly worse",
+        "noisy",
+    ]
 
 
 def test_combining_improvements_takes_the_better_option():
-    configs = {"baseline": {"lr": 1, "augment": "none"},
-               "+ bn": {"lr": 1, "augment": "none", "batch_norm": True},
-               "+ aug1": {"lr": 1, "augment": "crop+flip"},
-               "+ aug2": {"lr": 1, "augment": "+color jitter"},
-               "+ worse": {"lr": 1, "augment": "none", "dropout": 0.5}}
-    results = results_frame({
-        "baseline": [0.50, 0.51, 0.49], "+ bn": [0.60, 0.61, 0.59],
-        "+ aug1": [0.70, 0.71, 0.69], "+ aug2": [0.65, 0.66, 0.64],
-        "+ worse": [0.30, 0.31, 0.29]})
-    chosen = lu.combine_improvements(configs, lu.compare_to_baseline(
-        results), results)
+    configs = {
+        "baseline": {"lr": 1, "augment": "none"},
+        "+ bn": {"lr": 1, "augment": "none", "batch_norm": True},
+        "+ aug1": {"lr": 1, "augment": "crop+flip"},
+        "+ aug2": {"lr": 1, "augment": "+color jitter"},
+        "+ worse": {"lr": 1, "augment": "none", "dropout": 0.5},
+    }
+    results = results_frame(
+        {
+            "baseline": [0.50, 0.51, 0.49],
+            "+ bn": [0.60, 0.61, 0.59],
+            "+ aug1": [0.70, 0.71, 0.69],
+            "+ aug2": [0.65, 0.66, 0.64],
+            "+ worse": [0.30, 0.31, 0.29],
+        }
+    )
+    chosen = lu.combine_improvements(
+        configs, lu.compare_to_baseline(results), results
+    )
     assert chosen == {"lr": 1, "augment": "crop+flip", "batch_norm": True}
 
 
 def test_saved_classifier_reproduces_its_test_accuracy(data_dir, tmp_path):
-    train = lu.load_dataset("cifar10", n_samples=600, seed=1,
-                            data_dir=data_dir, download=False)
-    test = lu.load_dataset("cifar10", "test", n_samples=300, seed=1,
-                           data_dir=data_dir, download=False)
+    train = lu.load_dataset(
+        "cifar10", n_samples=600, seed=1, data_dir=data_dir, download=False
+    )
+    test = lu.load_dataset(
+        "cifar10",
+        "test",
+        n_samples=300,
+        seed=1,
+        data_dir=data_dir,
+        download=False,
+    )
     train, val = lu.train_val_split(train, 0.2)
-    config = {"preset": "small", "batch_norm": True, "epochs": 2,
-              "augment": "crop+flip", "patience": 1}
-    _, metrics = lu.train_classifier(config, 0, train, val, test, "cpu",
-                                     save_to=tmp_path / "best.pt")
-    model, ckpt = lu.load_classifier(tmp_path / "best.pt", train, "cpu")
-    again = lu.evaluate(model, lu.TensorLoader(test, 512))
+    config = {
+        "preset": "small",
+        "batch_norm": True,
+        "epochs": 2,
+        "augment": "crop+flip",
+        "patience": 1,
+    }
+    metrics = lu.train_classifier(
+        config, 0, train, val, test, "cpu", save_to=tmp_path / "best.pt"
+    ).metrics
+    saved = lu.load_trained(tmp_path / "best.pt", train, "cpu")
+    again = lu.evaluate(saved.model, lu.TensorLoader(test, 512))
     assert again["acc"] == metrics["test_acc"]
-    assert ckpt["optimizer"]["state"] and ckpt["config"] == config
+    assert saved.metrics == metrics
+    assert saved.config == lu.recipes.with_defaults("classifier", config)
+    ckpt = lu.load_checkpoint(tmp_path / "best.pt")
+    assert ckpt["optimizer"]["state"] and ckpt["recipe"] == "classifier"
     assert json.dumps(ckpt["metrics"])  # plain numbers, readable anywhere

@@ -1,5 +1,6 @@
 """The VAE: shapes, the KL formula, reparameterisation gradients,
 interpolation endpoints, and learning on real faces."""
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -32,12 +33,13 @@ def test_kl_matches_torch_distributions():
     mean = torch.randn(64, 10) * 2
     log_var = torch.randn(64, 10)
     ours = lu.kl_divergence(mean, log_var)
-    theirs = kl_divergence(Normal(mean, (0.5 * log_var).exp()),
-                           Normal(0.0, 1.0)).sum(1)
+    theirs = kl_divergence(
+        Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)
+    ).sum(1)
     assert torch.allclose(ours, theirs, atol=1e-5)
-    assert torch.allclose(lu.kl_divergence(torch.zeros(3, 4),
-                                           torch.zeros(3, 4)),
-                          torch.zeros(3))
+    assert torch.allclose(
+        lu.kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3)
+    )
 
 
 def test_reparameterisation_passes_gradients_and_samples_right():
@@ -48,13 +50,16 @@ def test_reparameterisation_passes_gradients_and_samples_right():
     z.sum().backward()
     eps = torch.randn(2, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(mean.grad, torch.ones(2))
-    assert torch.allclose(log_var.grad,
-                          0.5 * (0.5 * log_var.detach()).exp() * eps)
-    many = lu.reparameterize(mean.detach().expand(20000, 2),
-                             log_var.detach().expand(20000, 2), g)
+    assert torch.allclose(
+        log_var.grad, 0.5 * (0.5 * log_var.detach()).exp() * eps
+    )
+    many = lu.reparameterize(
+        mean.detach().expand(20000, 2), log_var.detach().expand(20000, 2), g
+    )
     assert torch.allclose(many.mean(0), mean.detach(), atol=0.05)
-    assert torch.allclose(many.std(0), (0.5 * log_var.detach()).exp(),
-                          atol=0.05)
+    assert torch.allclose(
+        many.std(0), (0.5 * log_var.detach()).exp(), atol=0.05
+    )
 
 
 def test_interpolation_endpoints_decode_to_the_endpoints():
@@ -65,8 +70,7 @@ def test_interpolation_endpoints_decode_to_the_endpoints():
         mean, _ = vae.encode(X)
         ends = vae.decode(mean)
         for method in ("linear", "slerp"):
-            codes = lu.interpolate(mean[0], mean[1], [0.0, 0.5, 1.0],
-                                   method)
+            codes = lu.interpolate(mean[0], mean[1], [0.0, 0.5, 1.0], method)
             images = vae.decode(codes)
             assert torch.allclose(images[0], ends[0], atol=1e-5)
             assert torch.allclose(images[-1], ends[1], atol=1e-5)
@@ -75,20 +79,27 @@ def test_interpolation_endpoints_decode_to_the_endpoints():
     half_slerp = lu.slerp(a, b, 0.5)
     # The straight line cuts inside the sphere; slerp keeps the norm.
     assert half_lin.norm() < half_slerp.norm()
-    assert half_slerp.norm() == pytest.approx(float(a.norm() + b.norm()) / 2,
-                                              rel=1e-5)
+    assert half_slerp.norm() == pytest.approx(
+        float(a.norm() + b.norm()) / 2, rel=1e-5
+    )
     with pytest.raises(ValueError, match="slerp"):
         lu.interpolate(a, b, [0.5], "cubic")
 
 
 def test_vae_learns_real_faces(data_dir):
-    faces = lu.load_dataset("lfw", data_dir=data_dir, n_samples=600,
-                            image_size=32, download=False)
+    faces = lu.load_dataset(
+        "lfw", data_dir=data_dir, n_samples=600, image_size=32, download=False
+    )
     lu.seed_everything(0)
     vae = lu.ConvVAE(latent_dim=32)
-    history = lu.fit(vae, lu.TensorLoader(faces, 32, shuffle=True),
-                     epochs=8, lr=1e-3, step=lu.vae_step(1e-4),
-                     device="cpu")
+    history = lu.fit(
+        vae,
+        lu.TensorLoader(faces, 32, shuffle=True),
+        epochs=8,
+        lr=1e-3,
+        step=lu.vae_step(1e-4),
+        device="cpu",
+    )
     assert {"train_loss", "train_recon", "train_kl"} <= set(history)
     # Better than drawing the average face for everyone: the codes carry
     # information about each face.
@@ -98,7 +109,8 @@ def test_vae_learns_real_faces(data_dir):
 
 
 def test_offline_fallback_faces_come_from_scikit_image(tmp_path):
-    faces = lu.load_dataset("lfw", data_dir=tmp_path, download=False,
-                            image_size=32)
+    faces = lu.load_dataset(
+        "lfw", data_dir=tmp_path, download=False, image_size=32
+    )
     assert faces.X.shape[1:] == (1, 32, 32)
     assert "lfw_subset" in faces.source

@@ -1,6 +1,8 @@
 """The margin heads against their formulas written out directly."""
+
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,16 +30,22 @@ def direct_arcface(cos, labels, s, m):
     theta = torch.acos(cos.clamp(-1, 1))
     target = torch.zeros_like(cos, dtype=torch.bool)
     target[torch.arange(len(labels)), labels] = True
-    with_margin = torch.where(theta + m < math.pi, torch.cos(theta + m),
-                              cos - m * math.sin(m))
+    with_margin = torch.where(
+        theta + m < math.pi, torch.cos(theta + m), cos - m * math.sin(m)
+    )
     return s * torch.where(target, with_margin, cos)
 
 
 def test_arcface_logits_equal_the_formula_across_all_angles():
     torch.manual_seed(0)
-    angles = torch.cat([torch.tensor([0.0, 1e-6, 1e-3, math.pi - 1e-3,
-                                      math.pi - 1e-6, math.pi]),
-                        torch.linspace(0, math.pi, 200)])
+    angles = torch.cat(
+        [
+            torch.tensor(
+                [0.0, 1e-6, 1e-3, math.pi - 1e-3, math.pi - 1e-6, math.pi]
+            ),
+            torch.linspace(0, math.pi, 200),
+        ]
+    )
     head, x = cosines_at(angles)
     labels = torch.zeros(len(angles), dtype=torch.long)
     logits = head(x, labels)
@@ -45,8 +53,7 @@ def test_arcface_logits_equal_the_formula_across_all_angles():
     assert torch.allclose(logits.double(), expected, atol=2e-3)
     # Away from the clamped ends, agreement is much tighter.
     inner = (angles > 1e-2) & (angles < math.pi - 1e-2)
-    assert torch.allclose(logits.double()[inner], expected[inner],
-                          atol=1e-4)
+    assert torch.allclose(logits.double()[inner], expected[inner], atol=1e-4)
 
 
 def test_no_nan_or_inf_in_values_or_gradients_at_the_extremes():
@@ -65,8 +72,10 @@ def test_no_nan_or_inf_in_values_or_gradients_at_the_extremes():
 
 def test_margin_touches_only_the_target_column():
     torch.manual_seed(1)
-    for head in (lu.ArcMarginHead(16, 10, s=30, m=0.5),
-                 lu.CosFaceHead(16, 10, s=30, m=0.35)):
+    for head in (
+        lu.ArcMarginHead(16, 10, s=30, m=0.5),
+        lu.CosFaceHead(16, 10, s=30, m=0.35),
+    ):
         x = torch.randn(64, 16)
         labels = torch.randint(0, 10, (64,))
         train, plain = head(x, labels), head(x)
@@ -104,7 +113,7 @@ def test_the_classic_mistakes_give_different_logits():
     cos = head.cosine(x)
     theta = torch.acos(cos)
     margin_everywhere = 30.0 * torch.cos(theta + 0.5)
-    divided_by_s = (cos / 30.0)  # "normalising" by s instead of scaling
+    divided_by_s = cos / 30.0  # "normalising" by s instead of scaling
     for wrong in (margin_everywhere, divided_by_s):
         assert (right - wrong).abs().max() > 1.0
     # Prediction uses no margin: the largest cosine wins.
@@ -125,23 +134,37 @@ def test_report_networks_give_embeddings_of_the_asked_size():
     assert lu.EmbeddingNet("five_conv", 3)(x).shape == (5, 3)
     assert lu.EmbeddingNet("two_conv", 128)(x).shape == (5, 128)
     assert lu.EmbeddingNet("five_conv", 3, width=0.5)(x).shape == (5, 3)
-    convs = [m for m in lu.EmbeddingNet("five_conv").modules()
-             if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] \
-        == [(1, 64, 2), (64, 256, 2), (256, 256, 1), (256, 64, 1),
-            (64, 16, 2)]
+    convs = [
+        m
+        for m in lu.EmbeddingNet("five_conv").modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
+        (1, 64, 2),
+        (64, 256, 2),
+        (256, 256, 1),
+        (256, 64, 1),
+        (64, 16, 2),
+    ]
     with pytest.raises(ValueError, match="five_conv"):
         lu.EmbeddingNet("resnet")
 
 
-def test_arcface_learns_real_digits_and_predicts_without_margin(
-        mnist_small):
+def test_arcface_learns_real_digits_and_predicts_without_margin(mnist_small):
     train, test = mnist_small
-    config = {"preset": "two_conv", "embedding_dim": 16, "head": "arcface",
-              "s": 16.0, "m": 0.3, "optimizer": "adam", "lr": 3e-3,
-              "epochs": 8, "batch_size": 64}
-    model, history = lu.train_margin_classifier(config, 0, train, test,
-                                                "cpu")
+    config = {
+        "preset": "two_conv",
+        "embedding_dim": 16,
+        "head": "arcface",
+        "s": 16.0,
+        "m": 0.3,
+        "optimizer": "adam",
+        "lr": 3e-3,
+        "epochs": 8,
+        "batch_size": 64,
+    }
+    trained = lu.train_margin_classifier(config, 0, train, test, device="cpu")
+    model, history = trained.model, trained.history
     assert history["val_acc"].iloc[-1] > 0.75  # chance is 0.10
     X, y = next(iter(lu.TensorLoader(test, 300)))
     model.eval()
@@ -149,8 +172,9 @@ def test_arcface_learns_real_digits_and_predicts_without_margin(
         cos = model.head.cosine(model.embed(X))
         assert torch.equal(model(X).argmax(1), cos.argmax(1))
         # Training logits (with margin) score lower than inference ones.
-        assert (model(X, y).gather(1, y[:, None])
-                < model(X).gather(1, y[:, None])).all()
+        assert (
+            model(X, y).gather(1, y[:, None]) < model(X).gather(1, y[:, None])
+        ).all()
 
 
 def test_keep_classes_relabels_in_the_order_given(mnist_small):
@@ -174,12 +198,25 @@ def test_roc_auc_and_pairs_against_scikit_learn():
     scores, same = lu.verification_pairs(E, labels, 1000, seed=1)
     assert same.sum() == 1000 and len(scores) == 2000
     fpr, tpr, auc = lu.roc_curve(scores, same)
-    assert auc == pytest.approx(roc_auc_score(same.numpy(),
-                                              scores.numpy()), abs=1e-12)
-    sk_fpr, sk_tpr, _ = roc_curve(same.numpy(), scores.numpy(),
-                                  drop_intermediate=False)
-    assert fpr[-1] == 1 and tpr[-1] == 1
-    assert len(fpr) == len(sk_fpr)
+    assert auc == pytest.approx(
+        roc_auc_score(same.numpy(), scores.numpy()), abs=1e-12
+    )
+    sk_fpr, sk_tpr, _ = roc_curve(
+        same.numpy(), scores.numpy(), drop_intermediate=False
+    )
+    np.testing.assert_allclose(fpr, sk_fpr, atol=1e-12)
+    np.testing.assert_allclose(tpr, sk_tpr, atol=1e-12)
+    # Tied scores share one point, as in scikit-learn.
+    tied = (scores * 4).round() / 4
+    fpr, tpr, auc = lu.roc_curve(tied, same)
+    sk_fpr, sk_tpr, _ = roc_curve(
+        same.numpy(), tied.numpy(), drop_intermediate=False
+    )
+    np.testing.assert_allclose(fpr, sk_fpr, atol=1e-12)
+    np.testing.assert_allclose(tpr, sk_tpr, atol=1e-12)
+    assert auc == pytest.approx(
+        roc_auc_score(same.numpy(), tied.numpy()), abs=1e-12
+    )
 
 
 def test_class_centre_angles():
@@ -187,3 +224,23 @@ def test_class_centre_angles():
     angles = lu.class_centre_angles(E, torch.tensor([0, 0, 1, 1]), 2)
     assert angles[0, 0] == pytest.approx(0.0, abs=1e-6)
     assert 80 < angles[0, 1] < 90 and angles[0, 1] == angles[1, 0]
+
+
+@pytest.mark.parametrize("head_class", [lu.ArcMarginHead, lu.CosFaceHead])
+def test_margin_heads_compute_in_float32_under_autocast(head_class):
+    """fit trains under autocast on a GPU. There the cosine came back in
+    bf16, the target logit in float32, and ArcFace's scatter failed on
+    the first batch; in bf16 the angles would also be too coarse for a
+    margin of a few tenths. The heads compute in float32 whatever the
+    surrounding precision, and give the float32 result."""
+    torch.manual_seed(0)
+    head = head_class(8, 10, s=30.0, m=0.5)
+    x, y = torch.randn(64, 8), torch.randint(0, 10, (64,))
+    low = x.bfloat16()  # what a backbone under autocast hands over
+    reference = head(low.float(), y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = head(low, y)
+        inference = head(low)
+    assert logits.dtype == inference.dtype == torch.float32
+    torch.testing.assert_close(logits, reference)
+    torch.testing.assert_close(inference, head(low.float()))

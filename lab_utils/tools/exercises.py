@@ -1,7 +1,7 @@
 """Generate the student version of every lab from the solved one.
 
-    python -m lab_utils.exercises          # write exercises/
-    python -m lab_utils.exercises --check  # exit 1 if exercises/ is stale
+    python -m lab_utils.tools.exercises          # write exercises/
+    python -m lab_utils.tools.exercises --check  # exit 1 if stale
 
 A lab marks each exercise inside a function with
 
@@ -12,7 +12,7 @@ A lab marks each exercise inside a function with
     # END SOLUTION
 
 and follows that cell with a self-check cell,
-``lu.self_check("<function name>", <function name>, run.data_dir)``.
+``self_check("<function name>", <function name>, run.data_dir)``.
 The exercise version replaces each marked region with a stub that raises
 NotImplementedError carrying the hint, drops every output, un-hides the
 solution cells (the book folds them away with ``hide-input``), points the
@@ -20,6 +20,7 @@ Colab badge at the exercise notebook, and adds a short "how to work"
 cell under the title. Teaching text, parameters and setup cells are kept
 as they are. exercises/README.md lists the exercises.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ class ExerciseMarkupError(ValueError):
 @dataclass
 class Exercise:
     """One marked region: its number (lab.k), function and hint."""
+
     number: str
     name: str
     hint: str
@@ -61,14 +63,16 @@ def _stub(indent: str, number: str, name: str, hint: str) -> list[str]:
     chunks = textwrap.wrap(message, width, break_long_words=False)
     literals = [json.dumps(c + " ") for c in chunks[:-1]]
     literals.append(json.dumps(chunks[-1]) + ")")
-    return ([f"{indent}# Exercise {number}: write this part, then run the "
-             f"self-check cell below.",
-             f"{indent}raise NotImplementedError("]
-            + [f"{indent}    {literal}" for literal in literals])
+    return [
+        f"{indent}# Exercise {number}: write this part, then run the "
+        f"self-check cell below.",
+        f"{indent}raise NotImplementedError(",
+    ] + [f"{indent}    {literal}" for literal in literals]
 
 
-def strip_solutions(source: str, lab: int, first: int,
-                    where: str) -> tuple[str, list[Exercise]]:
+def strip_solutions(
+    source: str, lab: int, first: int, where: str
+) -> tuple[str, list[Exercise]]:
     """``source`` of one code cell with every marked solution replaced by
     a stub; exercises are numbered ``lab.first``, ``lab.first + 1``, ..."""
     lines = source.split("\n")
@@ -79,34 +83,49 @@ def strip_solutions(source: str, lab: int, first: int,
         begin = BEGIN.match(lines[i])
         if not begin:
             if END.match(lines[i]):
-                raise ExerciseMarkupError(f"{where}: '# END SOLUTION' without"
-                                          f" a '# BEGIN SOLUTION' before it.")
+                raise ExerciseMarkupError(
+                    f"{where}: '# END SOLUTION' without"
+                    f" a '# BEGIN SOLUTION' before it."
+                )
             out.append(lines[i])
             i += 1
             continue
-        end = next((j for j in range(i + 1, len(lines))
-                    if END.match(lines[j]) or BEGIN.match(lines[j])), None)
+        end = next(
+            (
+                j
+                for j in range(i + 1, len(lines))
+                if END.match(lines[j]) or BEGIN.match(lines[j])
+            ),
+            None,
+        )
         if end is None or BEGIN.match(lines[end]):
-            raise ExerciseMarkupError(f"{where}: '# BEGIN SOLUTION' needs a "
-                                      f"'# END SOLUTION' before the next "
-                                      f"BEGIN or the end of the cell.")
+            raise ExerciseMarkupError(
+                f"{where}: '# BEGIN SOLUTION' needs a "
+                f"'# END SOLUTION' before the next "
+                f"BEGIN or the end of the cell."
+            )
         hint_match = HINT.match(lines[i + 1]) if i + 1 < end else None
         if not hint_match:
-            raise ExerciseMarkupError(f"{where}: the line after '# BEGIN "
-                                      f"SOLUTION' must be '# hint: ...', the "
-                                      f"one-line hint the stub raises.")
+            raise ExerciseMarkupError(
+                f"{where}: the line after '# BEGIN "
+                f"SOLUTION' must be '# hint: ...', the "
+                f"one-line hint the stub raises."
+            )
         hint = [hint_match["text"]]
         k = i + 2
         while k < end and COMMENT.match(lines[k]):
             hint.append(COMMENT.match(lines[k])["text"].strip())
             k += 1
         if k == end:
-            raise ExerciseMarkupError(f"{where}: the solution after the hint "
-                                      f"is empty.")
+            raise ExerciseMarkupError(
+                f"{where}: the solution after the hint is empty."
+            )
         functions = FUNCTION.findall("\n".join(lines[:i]))
         if not functions:
-            raise ExerciseMarkupError(f"{where}: a solution must sit inside "
-                                      f"a top-level `def` in its cell.")
+            raise ExerciseMarkupError(
+                f"{where}: a solution must sit inside "
+                f"a top-level `def` in its cell."
+            )
         number = f"{lab}.{first + len(exercises)}"
         exercise = Exercise(number, functions[-1], " ".join(hint).strip())
         exercises.append(exercise)
@@ -128,12 +147,17 @@ def intro_cell(lab_path: str, exercises: list[Exercise]) -> str:
         f"tolerance), never what the answer is. *Run all* stops at the "
         f"first exercise not done yet; everything else runs as in the "
         f"solved lab.\n\n"
-        f"*Generated from `{lab_path}` by `python -m lab_utils.exercises`; "
-        f"instructors edit the lab and regenerate, never this file.*")
+        f"*Generated from `{lab_path}` by `python -m "
+        f"lab_utils.tools.exercises`; instructors edit the lab and "
+        f"regenerate, never this file.*"
+    )
     # Wrapped so that the .py twin stays within 79 columns.
-    return "\n\n".join(textwrap.fill(paragraph, 77, break_long_words=False,
-                                     break_on_hyphens=False)
-                       for paragraph in text.split("\n\n"))
+    return "\n\n".join(
+        textwrap.fill(
+            paragraph, 77, break_long_words=False, break_on_hyphens=False
+        )
+        for paragraph in text.split("\n\n")
+    )
 
 
 def make_exercise_notebook(lab: Path, root: Path):
@@ -147,36 +171,55 @@ def make_exercise_notebook(lab: Path, root: Path):
     exercises: list[Exercise] = []
     cells = nb.cells
     for index, cell in enumerate(cells):
-        tags = [t for t in cell.metadata.get("tags", [])
-                if t not in SOLVED_ONLY_TAGS]
+        tags = [
+            t
+            for t in cell.metadata.get("tags", [])
+            if t not in SOLVED_ONLY_TAGS
+        ]
         cell.metadata = {"tags": tags} if tags else {}
         if cell.cell_type == "markdown" and "colab-badge" in cell.source:
-            cell.source = cell.source.replace(f"/notebooks/{stem}.ipynb",
-                                              f"/exercises/{stem}.ipynb")
+            cell.source = cell.source.replace(
+                f"/notebooks/{stem}.ipynb", f"/exercises/{stem}.ipynb"
+            )
         if cell.cell_type != "code":
             continue
         where = f"{lab.relative_to(root)}, code cell {index}"
-        cell.source, found = strip_solutions(cell.source, number,
-                                             len(exercises) + 1, where)
+        cell.source, found = strip_solutions(
+            cell.source, number, len(exercises) + 1, where
+        )
         if found:
-            following = next((c for c in cells[index + 1:]
-                              if c.cell_type == "code"), None)
+            following = next(
+                (c for c in cells[index + 1 :] if c.cell_type == "code"), None
+            )
             check = SELF_CHECK.search(following.source if following else "")
-            if not check or check["name"] != found[-1].name or \
-                    check["fn"] != found[-1].name:
+            if (
+                not check
+                or check["name"] != found[-1].name
+                or check["fn"] != found[-1].name
+            ):
                 raise ExerciseMarkupError(
                     f"{where}: the next code cell must be the self-check "
-                    f'`lu.self_check("{found[-1].name}", {found[-1].name}, '
-                    f"run.data_dir)`.")
+                    f'`self_check("{found[-1].name}", {found[-1].name}, '
+                    f"run.data_dir)`."
+                )
         exercises += found
         cell.outputs, cell.execution_count = [], None
     if not exercises:
-        raise ExerciseMarkupError(f"{lab.relative_to(root)} marks no "
-                                  f"exercise ('# BEGIN SOLUTION').")
-    title = next(i for i, c in enumerate(cells) if c.cell_type == "markdown"
-                 and "remove-cell" not in c.metadata.get("tags", []))
-    cells.insert(title + 1, new_markdown_cell(
-        intro_cell(lab.relative_to(root).as_posix(), exercises)))
+        raise ExerciseMarkupError(
+            f"{lab.relative_to(root)} marks no exercise ('# BEGIN SOLUTION')."
+        )
+    title = next(
+        i
+        for i, c in enumerate(cells)
+        if c.cell_type == "markdown"
+        and "remove-cell" not in c.metadata.get("tags", [])
+    )
+    cells.insert(
+        title + 1,
+        new_markdown_cell(
+            intro_cell(lab.relative_to(root).as_posix(), exercises)
+        ),
+    )
     for i, cell in enumerate(cells):
         cell.id = f"ex{number:02d}-{i:03d}"  # stable: no diff on regenerate
     return nb, exercises
@@ -186,23 +229,28 @@ def readme(labs: dict[str, list[Exercise]], url: str, branch: str) -> str:
     """exercises/README.md: every exercise, with Colab links."""
     from .colab import colab_link
 
-    lines = ["# Exercises", "",
-             "The student version of each lab, generated from "
-             "`notebooks/` by `python -m lab_utils.exercises` (do not edit "
-             "these files; edit the lab and regenerate). Open one in Colab "
-             "or Jupyter, fill in each function that raises "
-             "`NotImplementedError`, and run the self-check cell under it.",
-             "", "| lab | exercises | open |", "|---|---|---|"]
+    lines = [
+        "# Exercises",
+        "",
+        "The student version of each lab, generated from "
+        "`notebooks/` by `python -m lab_utils.tools.exercises` (do "
+        "not edit these files; edit the lab and regenerate). Open "
+        "one in Colab or Jupyter, fill in each function that raises "
+        "`NotImplementedError`, and run the self-check cell under it.",
+        "",
+        "| lab | exercises | open |",
+        "|---|---|---|",
+    ]
     for stem, exercises in labs.items():
         listing = "<br>".join(f"{e.number} `{e.name}`" for e in exercises)
         link = colab_link(url, branch, f"exercises/{stem}.ipynb")
-        lines.append(f"| [{stem}]({stem}.ipynb) | {listing} | "
-                     f"[Colab]({link}) |")
+        lines.append(
+            f"| [{stem}]({stem}.ipynb) | {listing} | [Colab]({link}) |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def generate(root: Path) -> tuple[dict[Path, str],
-                                  dict[str, list[Exercise]]]:
+def generate(root: Path) -> tuple[dict[Path, str], dict[str, list[Exercise]]]:
     """Every file of exercises/ (path -> text), from notebooks/NN_*.py,
     and the exercises of each lab (by notebook stem)."""
     import jupytext
@@ -213,8 +261,10 @@ def generate(root: Path) -> tuple[dict[Path, str],
     labs: dict[str, list[Exercise]] = {}
     sources = sorted((root / "notebooks").glob("[0-9][0-9]_*.py"))
     if not sources:
-        raise FileNotFoundError(f"No notebooks/NN_name.py under {root}: run "
-                                f"this from the repository root.")
+        raise FileNotFoundError(
+            f"No notebooks/NN_name.py under {root}: run "
+            f"this from the repository root."
+        )
     for lab in sources:
         nb, exercises = make_exercise_notebook(lab, root)
         labs[lab.stem] = exercises
@@ -223,7 +273,8 @@ def generate(root: Path) -> tuple[dict[Path, str],
         # With the final newline that `jupytext --sync` writes, so that a
         # sync of the pair changes nothing.
         files[target.with_suffix(".ipynb")] = (
-            jupytext.writes(nb, "ipynb").rstrip("\n") + "\n")
+            jupytext.writes(nb, "ipynb").rstrip("\n") + "\n"
+        )
     url, branch = repository(root / "_config.yml")
     files[root / "exercises" / "README.md"] = readme(labs, url, branch)
     return files, labs
@@ -231,17 +282,29 @@ def generate(root: Path) -> tuple[dict[Path, str],
 
 def stale(root: Path) -> list[Path]:
     """Files of exercises/ that differ from what the labs generate."""
-    return [path for path, text in generate(root)[0].items()
-            if not path.is_file() or path.read_text() != text]
+    return [
+        path
+        for path, text in generate(root)[0].items()
+        if not path.is_file() or path.read_text() != text
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab_utils.exercises",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if exercises/ is stale")
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="repository root (holds notebooks/)")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab_utils.tools.exercises",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if exercises/ is stale",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="repository root (holds notebooks/)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:
@@ -249,13 +312,19 @@ def main(argv: list[str] | None = None) -> int:
             for path in out_of_date:
                 print(f"out of date: {path}")
             if out_of_date:
-                print("run `python -m lab_utils.exercises` and commit "
-                      "exercises/.", file=sys.stderr)
+                print(
+                    "run `python -m lab_utils.tools.exercises` and commit "
+                    "exercises/.",
+                    file=sys.stderr,
+                )
             return 1 if out_of_date else 0
         files, labs = generate(args.root)
     except ImportError as err:
-        print(f"error: {err.name} is needed to generate the exercises: "
-              f"python3 -m pip install -r requirements.txt", file=sys.stderr)
+        print(
+            f"error: {err.name} is needed to generate the exercises: "
+            f"python3 -m pip install -r requirements.txt",
+            file=sys.stderr,
+        )
         return 2
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -265,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
             print(f"wrote {path}")
-    print("exercises per lab: " + ", ".join(f"{stem[:2]}: {len(found)}"
-                                            for stem, found in labs.items()))
+    print(
+        "exercises per lab: "
+        + ", ".join(
+            f"{stem[:2]}: {len(found)}" for stem, found in labs.items()
+        )
+    )
     return 0
 
 

@@ -1,9 +1,10 @@
 """Keep every notebook's Colab badge and install URL in step with the
 repository address in ``_config.yml`` (the one place it is written).
 
-    python -m lab_utils.colab          # rewrite notebooks/*.py and sync
-    python -m lab_utils.colab --check  # exit 1 if any notebook disagrees
+    python -m lab_utils.tools.colab          # rewrite notebooks/*.py and sync
+    python -m lab_utils.tools.colab --check  # exit 1 if any notebook disagrees
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,24 +25,30 @@ def repository(config: Path) -> tuple[str, str]:
     settings = yaml.safe_load(config.read_text())
     repo = settings.get("repository") or {}
     if not repo.get("url"):
-        raise ValueError(f"{config} has no repository.url: add it, it is "
-                         f"the address the badges and installs use.")
+        raise ValueError(
+            f"{config} has no repository.url: add it, it is "
+            f"the address the badges and installs use."
+        )
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
 def colab_link(url: str, branch: str, path: str) -> str:
     """The Colab address that opens ``path`` (a .ipynb) of a GitHub repo."""
     github = url.removeprefix("https://github.com/")
-    return (f"https://colab.research.google.com/github/{github}/blob/"
-            f"{branch}/{path}")
+    return (
+        f"https://colab.research.google.com/github/{github}/blob/"
+        f"{branch}/{path}"
+    )
 
 
 def badge_cell(url: str, branch: str, path: str) -> str:
     """The percent-format cell with the badge; the book removes it (its
     own launch button does the same job, and needs no remote image)."""
-    return (f'# %% [markdown] tags=["remove-cell"]\n'
-            f"# [![Open In Colab]({BADGE_IMAGE})]"
-            f"({colab_link(url, branch, path)})\n\n")
+    return (
+        f'# %% [markdown] tags=["remove-cell"]\n'
+        f"# [![Open In Colab]({BADGE_IMAGE})]"
+        f"({colab_link(url, branch, path)})\n\n"
+    )
 
 
 def expected_text(text: str, url: str, branch: str, path: str) -> str:
@@ -55,7 +62,7 @@ def expected_text(text: str, url: str, branch: str, path: str) -> str:
         match = _HEADER_END.search(text)
         if match is None:
             raise ValueError(f"{path} has no jupytext header.")
-        text = text[:match.end()] + cell + text[match.end():]
+        text = text[: match.end()] + cell + text[match.end() :]
     return _REPOSITORY.sub(lambda _: f'REPOSITORY = "{url}"', text)
 
 
@@ -79,12 +86,21 @@ def sync(root: Path, check: bool = False) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab_utils.colab",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="only report notebooks that disagree")
-    parser.add_argument("--root", type=Path, default=Path("."),
-                        help="repository root (holds _config.yml)")
+    parser = argparse.ArgumentParser(
+        prog="python -m lab_utils.tools.colab",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only report notebooks that disagree",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path("."),
+        help="repository root (holds _config.yml)",
+    )
     args = parser.parse_args(argv)
     try:
         changed = sync(args.root, args.check)
@@ -94,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in changed:
         print(f"{'out of date' if args.check else 'updated'}: {path}")
     if changed and not args.check:
-        print("exercises/ is generated from these: run `python -m "
-              "lab_utils.exercises` to update it.")
+        print(
+            "exercises/ is generated from these: run `python -m "
+            "lab_utils.tools.exercises` to update it."
+        )
     return 1 if args.check and changed else 0
 
 

@@ -1,6 +1,6 @@
 """Run every lab notebook headlessly with papermill.
 
-    python -m lab_utils.run_all [--profile smoke|cpu|full|auto]
+    python -m lab_utils.tools.run_all [--profile smoke|cpu|full|auto]
                                 [--only NAME ...] [--inplace]
 
 Each ``notebooks/NN_name.py`` (the jupytext source of truth) is executed in
@@ -10,6 +10,7 @@ to ``build/runs/<profile>/`` or, with ``--inplace``, into the paired
 ``notebooks/NN_name.ipynb``. A table of notebook, status and seconds is
 printed; the exit code is 1 if any notebook failed, naming it and its cell.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .profiles import PROFILE_NAMES, resolve_profile
+from ..profiles import PROFILE_NAMES, resolve_profile
 
 # Cell metadata that papermill and nbclient add on every run; kept out of
 # committed notebooks so a re-run changes only outputs.
@@ -34,22 +35,24 @@ class RunResult:
     detail: str = ""
 
 
-def find_notebooks(folder: Path, only: list[str] | None = None
-                   ) -> list[Path]:
+def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     """The ``NN_name.py`` sources in ``folder``, filtered by ``only``
     (each a number like ``01`` or part of a name)."""
     sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
     if not sources:
-        raise FileNotFoundError(f"No notebooks (NN_name.py) in {folder}. "
-                                f"Run from the repository root or pass "
-                                f"--notebooks.")
+        raise FileNotFoundError(
+            f"No notebooks (NN_name.py) in {folder}. "
+            f"Run from the repository root or pass "
+            f"--notebooks."
+        )
     if not only:
         return sources
     chosen = [p for p in sources if any(o in p.stem for o in only)]
     if not chosen:
         names = ", ".join(p.stem for p in sources)
-        raise ValueError(f"--only {' '.join(only)} matches no notebook. "
-                         f"Available: {names}.")
+        raise ValueError(
+            f"--only {' '.join(only)} matches no notebook. Available: {names}."
+        )
     return chosen
 
 
@@ -71,7 +74,8 @@ def check_in_sync(source: Path) -> None:
         raise RuntimeError(
             f"{paired} has edits that {source.name} does not have. Run "
             f"`jupytext --sync {source}` first, so the .py (the source of "
-            f"truth) holds them; nothing was overwritten.")
+            f"truth) holds them; nothing was overwritten."
+        )
 
 
 def strip_run_metadata(nb):
@@ -85,8 +89,9 @@ def strip_run_metadata(nb):
     return nb
 
 
-def run_notebook(source: Path, output: Path, profile: str,
-                 kernel_name: str = "python3") -> RunResult:
+def run_notebook(
+    source: Path, output: Path, profile: str, kernel_name: str = "python3"
+) -> RunResult:
     """Execute one notebook source into ``output``; never raises for a
     failure inside the notebook, which is reported in the result."""
     import jupytext
@@ -101,22 +106,32 @@ def run_notebook(source: Path, output: Path, profile: str,
     tmp = output.with_name(f".{output.stem}.running.ipynb")
     start = time.perf_counter()
     try:
-        pm.execute_notebook(nb, str(tmp), kernel_name=kernel_name,
-                            cwd=str(source.parent), progress_bar=False,
-                            log_output=False)
+        pm.execute_notebook(
+            nb,
+            str(tmp),
+            kernel_name=kernel_name,
+            cwd=str(source.parent),
+            progress_bar=False,
+            log_output=False,
+        )
         status, detail = "ok", ""
     except pm.PapermillExecutionError as err:
         status = "FAILED"
-        detail = (f"cell {err.cell_index} (execution count "
-                  f"{err.exec_count}): {err.ename}: {err.evalue}")
+        detail = (
+            f"cell {err.cell_index} (execution count "
+            f"{err.exec_count}): {err.ename}: {err.evalue}"
+        )
     except Exception as err:  # kernel died, notebook unreadable, ...
         status, detail = "FAILED", f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - start
     if tmp.exists():
         done = strip_run_metadata(jupytext.read(tmp))
         # A failed run never replaces a good committed notebook.
-        target = output if status == "ok" else output.with_name(
-            f"{output.stem}.failed.ipynb")
+        target = (
+            output
+            if status == "ok"
+            else output.with_name(f"{output.stem}.failed.ipynb")
+        )
         jupytext.write(done, target, fmt="ipynb")
         tmp.unlink()
         if status != "ok":
@@ -127,31 +142,51 @@ def run_notebook(source: Path, output: Path, profile: str,
 def format_table(results: list[RunResult]) -> str:
     """A plain-text table: notebook, status, seconds."""
     width = max([len("notebook")] + [len(r.notebook) for r in results])
-    lines = [f"{'notebook':<{width}}  status  seconds",
-             f"{'-' * width}  ------  -------"]
+    lines = [
+        f"{'notebook':<{width}}  status  seconds",
+        f"{'-' * width}  ------  -------",
+    ]
     for r in results:
-        lines.append(f"{r.notebook:<{width}}  {r.status:<6}  "
-                     f"{r.seconds:7.1f}")
+        lines.append(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lab_utils.run_all",
-        description="Run the lab notebooks headlessly with papermill.")
-    parser.add_argument("--profile", default="auto",
-                        choices=PROFILE_NAMES + ("auto",),
-                        help="smoke (seconds), cpu (minutes), full (GPU) or "
-                             "auto (full on CUDA, else cpu)")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="run only notebooks whose name contains NAME "
-                             "(e.g. 01 or data_exploration)")
-    parser.add_argument("--inplace", action="store_true",
-                        help="write outputs into notebooks/*.ipynb")
-    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"),
-                        help="folder of NN_name.py sources")
-    parser.add_argument("--output", type=Path, default=Path("build/runs"),
-                        help="where outputs go without --inplace")
+        prog="python -m lab_utils.tools.run_all",
+        description="Run the lab notebooks headlessly with papermill.",
+    )
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        choices=PROFILE_NAMES + ("auto",),
+        help="smoke (seconds), cpu (minutes), full (GPU) or "
+        "auto (full on CUDA, else cpu)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="run only notebooks whose name contains NAME "
+        "(e.g. 01 or data_exploration)",
+    )
+    parser.add_argument(
+        "--inplace",
+        action="store_true",
+        help="write outputs into notebooks/*.ipynb",
+    )
+    parser.add_argument(
+        "--notebooks",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder of NN_name.py sources",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("build/runs"),
+        help="where outputs go without --inplace",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -165,19 +200,29 @@ def main(argv: list[str] | None = None) -> int:
     profile = resolve_profile(args.profile)
     # Kernels run inside the notebooks' folder: make the data folder
     # absolute, relative to where the runner was started (default ./data).
-    for var, default in (("LAB_DATA_DIR", "data"),
-                         ("LAB_RESULTS_DIR", "results")):
+    for var, default in (
+        ("LAB_DATA_DIR", "data"),
+        ("LAB_RESULTS_DIR", "results"),
+    ):
         os.environ[var] = str(Path(os.environ.get(var) or default).resolve())
-    print(f"Running {len(sources)} notebook(s), profile {profile}, data "
-          f"{os.environ['LAB_DATA_DIR']}", flush=True)
+    print(
+        f"Running {len(sources)} notebook(s), profile {profile}, data "
+        f"{os.environ['LAB_DATA_DIR']}",
+        flush=True,
+    )
 
     results = []
     for source in sources:
-        output = (source.with_suffix(".ipynb") if args.inplace else
-                  args.output / profile / f"{source.stem}.ipynb")
+        output = (
+            source.with_suffix(".ipynb")
+            if args.inplace
+            else args.output / profile / f"{source.stem}.ipynb"
+        )
         result = run_notebook(source, output, profile)
-        print(f"  {result.notebook}: {result.status} in "
-              f"{result.seconds:.1f} s", flush=True)
+        print(
+            f"  {result.notebook}: {result.status} in {result.seconds:.1f} s",
+            flush=True,
+        )
         results.append(result)
     print()
     print(format_table(results))

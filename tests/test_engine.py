@@ -1,8 +1,10 @@
 """The training engine on real MNIST: learning, determinism, early
 stopping, checkpoints and resume, and the errors that protect a run."""
+
 import pandas as pd
 import pytest
 import torch
+from tiny_models import SmallCNN
 
 import lab_utils as lu
 
@@ -10,9 +12,10 @@ import lab_utils as lu
 def make_run(mnist_small, seed=0, **loader_kw):
     train, test = mnist_small
     lu.seed_everything(seed)
-    model = lu.SmallCNN(in_channels=1, n_classes=10, image_size=28, width=8)
-    train_loader = lu.TensorLoader(train, 64, shuffle=True, seed=seed,
-                                   **loader_kw)
+    model = SmallCNN(in_channels=1, n_classes=10, image_size=28, width=8)
+    train_loader = lu.TensorLoader(
+        train, 64, shuffle=True, seed=seed, **loader_kw
+    )
     val_loader = lu.TensorLoader(test, 256)
     return model, train_loader, val_loader
 
@@ -25,10 +28,15 @@ def test_fit_learns_real_digits(mnist_small):
     model, train, val = make_run(mnist_small)
     history = lu.fit(model, train, val, epochs=4, lr=3e-3, device="cpu")
     assert list(history["epoch"]) == [1, 2, 3, 4]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr",
-            "seconds"} <= set(history.columns)
-    assert history["train_loss"].iloc[-1] < 0.6 * history[
-        "train_loss"].iloc[0]
+    assert {
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+    } <= set(history.columns)
+    assert history["train_loss"].iloc[-1] < 0.6 * history["train_loss"].iloc[0]
     assert history["val_acc"].iloc[-1] > 0.75  # chance is 0.10
 
 
@@ -37,8 +45,7 @@ def test_same_seed_gives_identical_history(mnist_small):
     for _ in range(2):
         model, train, val = make_run(mnist_small, seed=7)
         runs.append(lu.fit(model, train, val, epochs=2, device="cpu"))
-    pd.testing.assert_frame_equal(without_time(runs[0]),
-                                  without_time(runs[1]))
+    pd.testing.assert_frame_equal(without_time(runs[0]), without_time(runs[1]))
     model, train, val = make_run(mnist_small, seed=8)
     other = lu.fit(model, train, val, epochs=2, device="cpu")
     assert not other["train_loss"].equals(runs[0]["train_loss"])
@@ -48,26 +55,35 @@ def test_early_stopping_stops_and_restores_best(mnist_small):
     model, train, val = make_run(mnist_small)
     # A huge min_delta means no epoch after the first counts as better.
     stopper = lu.EarlyStopping("val_loss", patience=2, min_delta=10.0)
-    history = lu.fit(model, train, val, epochs=10, callbacks=[stopper],
-                     device="cpu")
+    history = lu.fit(
+        model, train, val, epochs=10, callbacks=[stopper], device="cpu"
+    )
     assert len(history) == 3
     assert stopper.best_epoch == 1 and stopper.stopped_epoch == 3
     restored = lu.evaluate(model, val)
-    assert restored["loss"] == pytest.approx(history["val_loss"].iloc[0],
-                                             rel=1e-5)
+    assert restored["loss"] == pytest.approx(
+        history["val_loss"].iloc[0], rel=1e-5
+    )
 
 
 def test_early_stopping_on_missing_column_says_what_exists(mnist_small):
     model, train, _ = make_run(mnist_small)
     with pytest.raises(ValueError, match="val_loss.*train_loss"):
-        lu.fit(model, train, None, epochs=2, device="cpu",
-               callbacks=[lu.EarlyStopping("val_loss")])
+        lu.fit(
+            model,
+            train,
+            None,
+            epochs=2,
+            device="cpu",
+            callbacks=[lu.EarlyStopping("val_loss")],
+        )
 
 
 def test_resume_continues_exactly_where_it_stopped(mnist_small, tmp_path):
     model, train, val = make_run(mnist_small)
-    straight = lu.fit(model, train, val, epochs=4, device="cpu",
-                      checkpoint=tmp_path / "a.pt")
+    straight = lu.fit(
+        model, train, val, epochs=4, device="cpu", checkpoint=tmp_path / "a.pt"
+    )
     weights = {k: v.clone() for k, v in model.state_dict().items()}
 
     ckpt = tmp_path / "b.pt"
@@ -76,11 +92,13 @@ def test_resume_continues_exactly_where_it_stopped(mnist_small, tmp_path):
     # A fresh process would rebuild everything from scratch, seeded
     # differently: the checkpoint must carry all the state that matters.
     model, train, val = make_run(mnist_small, seed=99)
-    model.load_state_dict(lu.SmallCNN(width=8).state_dict())
-    resumed = lu.fit(model, train, val, epochs=4, device="cpu",
-                     checkpoint=ckpt, resume=True)
-    pd.testing.assert_frame_equal(without_time(resumed),
-                                  without_time(straight))
+    model.load_state_dict(SmallCNN(width=8).state_dict())
+    resumed = lu.fit(
+        model, train, val, epochs=4, device="cpu", checkpoint=ckpt, resume=True
+    )
+    pd.testing.assert_frame_equal(
+        without_time(resumed), without_time(straight)
+    )
     for k, v in model.state_dict().items():
         assert torch.equal(v, weights[k]), k
     saved = lu.load_checkpoint(ckpt)
@@ -95,10 +113,17 @@ def test_existing_checkpoint_is_never_overwritten(mnist_small, tmp_path):
     before = ckpt.read_bytes()
     with pytest.raises(FileExistsError, match="resume=True"):
         lu.fit(model, train, val, epochs=1, device="cpu", checkpoint=ckpt)
-    other = lu.SmallCNN(width=4)
+    other = SmallCNN(width=4)
     with pytest.raises(ValueError, match="different model"):
-        lu.fit(other, train, val, epochs=2, device="cpu", checkpoint=ckpt,
-               resume=True)
+        lu.fit(
+            other,
+            train,
+            val,
+            epochs=2,
+            device="cpu",
+            checkpoint=ckpt,
+            resume=True,
+        )
     assert ckpt.read_bytes() == before
 
 
@@ -119,7 +144,8 @@ def test_non_finite_loss_names_epoch_and_batch(mnist_small):
 
 
 def test_evaluate_restores_mode_and_features_come_from_named_layer(
-        mnist_small):
+    mnist_small,
+):
     model, train, val = make_run(mnist_small)
     model.train()
     lu.evaluate(model, val)

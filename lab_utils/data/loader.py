@@ -1,0 +1,94 @@
+"""Batches sliced out of tensors that already live on the device.
+
+:class:`TensorLoader` is this course's stand-in for
+``torch.utils.data.DataLoader``: the uint8 images move to the device once,
+and each batch is indexed out of them, converted to float, augmented and
+normalised there, with no worker processes and no per-image Python code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .augment import Augment
+from .catalog import NORMALIZATION, LabData
+
+
+class TensorLoader:
+    """Batches of (X, y) sliced from tensors that live on ``device``.
+
+    The uint8 images move to the device once; each batch is converted to
+    float in [0, 1], augmented (training only) and normalised there. A seeded
+    generator fixes the shuffling and augmentation order, and its state is
+    part of :meth:`state_dict`, so a resumed run sees the same batches.
+    """
+
+    def __init__(
+        self,
+        data: LabData,
+        batch_size: int = 128,
+        *,
+        shuffle: bool = False,
+        augment: Augment | None = None,
+        normalize: tuple | None = None,
+        device=None,
+        seed: int = 0,
+        drop_last: bool = False,
+    ):
+        if batch_size < 1:
+            raise ValueError(
+                f"batch_size must be at least 1, got {batch_size!r}."
+            )
+        self.device = torch.device(device or "cpu")
+        self.X = data.X.to(self.device)
+        self.y = data.y.to(self.device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.augment = augment
+        self.drop_last = drop_last
+        if normalize is None:
+            normalize = NORMALIZATION.get(data.name)
+        self.mean = self.std = None
+        if normalize is not None:
+            mean, std = (
+                torch.tensor(v, dtype=torch.float32, device=self.device).view(
+                    1, -1, 1, 1
+                )
+                for v in normalize
+            )
+            self.mean, self.std = mean, std
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return (
+            n // self.batch_size
+            if self.drop_last
+            else math.ceil(n / self.batch_size)
+        )
+
+    def __iter__(self):
+        n = len(self.y)
+        if self.shuffle:
+            order = torch.randperm(
+                n, generator=self.generator, device=self.device
+            )
+        else:
+            order = torch.arange(n, device=self.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            X = self.X[idx].float().div_(255.0)
+            if self.augment is not None:
+                X = self.augment(X, self.generator)
+            if self.mean is not None:
+                X = (X - self.mean) / self.std
+            yield X, self.y[idx]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,102 @@
+"""Seeded subsets and splits of a :class:`LabData`.
+
+A class-balanced subset, only some of the classes, a stratified
+train/validation split, and the fixed train/test split that stands in for
+LFW's missing official one. Each function draws from its own seeded
+``torch.Generator``, so the same seed picks the same images on every run
+and no global random state is touched.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .catalog import LabData
+
+
+def balanced_subset(data: LabData, n_samples: int, seed: int = 0) -> LabData:
+    """A seeded subset with (as nearly as possible) equal counts per class.
+
+    Classes too small for their share give their remainder to the others.
+    """
+    g = torch.Generator().manual_seed(seed)
+    by_class = [
+        torch.nonzero(data.y == c).flatten() for c in range(len(data.classes))
+    ]
+    by_class = [idx[torch.randperm(len(idx), generator=g)] for idx in by_class]
+    quota = _quotas([len(i) for i in by_class], n_samples)
+    index = torch.cat([idx[:q] for idx, q in zip(by_class, quota)])
+    return data.take(index.sort().values)
+
+
+def _quotas(available: list[int], n: int) -> list[int]:
+    """Split n across classes evenly, capped by what each class has."""
+    quota = [0] * len(available)
+    open_classes = [c for c, a in enumerate(available) if a > 0]
+    left = min(n, sum(available))
+    while left > 0 and open_classes:
+        share = max(left // len(open_classes), 1)
+        for c in list(open_classes):
+            take = min(share, available[c] - quota[c], left)
+            quota[c] += take
+            left -= take
+            if quota[c] == available[c]:
+                open_classes.remove(c)
+            if left == 0:
+                break
+    return quota
+
+
+def keep_classes(data: LabData, classes: list[str]) -> LabData:
+    """Only the images of ``classes`` (names), relabelled 0..k-1 in the
+    order given: for training on some classes and holding out the rest."""
+    missing = [c for c in classes if c not in data.classes]
+    if missing:
+        raise ValueError(
+            f"{data.name} has no class(es) {missing}. Classes:"
+            f" {', '.join(data.classes)}."
+        )
+    old = torch.tensor([data.classes.index(c) for c in classes])
+    index = torch.nonzero(torch.isin(data.y, old)).flatten()
+    out = data.take(index)
+    relabel = torch.full((len(data.classes),), -1, dtype=torch.long)
+    relabel[old] = torch.arange(len(classes))
+    out.y = relabel[out.y]
+    out.classes = list(classes)
+    return out
+
+
+def train_val_split(
+    data: LabData, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[LabData, LabData]:
+    """Stratified, seeded split: each class keeps its share in both parts."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(
+            f"val_fraction must be between 0 and 1 (exclusive),"
+            f" got {val_fraction!r}."
+        )
+    g = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = [], []
+    for c in range(len(data.classes)):
+        idx = torch.nonzero(data.y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = int(round(len(idx) * val_fraction))
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    train = data.take(torch.cat(train_idx).sort().values, "train")
+    val = data.take(torch.cat(val_idx).sort().values, "val")
+    return train, val
+
+
+def lfw_split(X, y, split, test_fraction=0.1, seed=0):
+    """LFW has no official image split; a fixed seeded one stands in.
+
+    X: (n, c, h, w) images and y: (n,) labels, all of LFW; returns the
+    rows of ``split`` (``train`` or ``test``) in their original order.
+    """
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=g)
+    n_test = int(round(len(y) * test_fraction))
+    index = order[:n_test] if split == "test" else order[n_test:]
+    index = index.sort().values
+    return X[index], y[index]

@@ -1,0 +1,395 @@
+"""One training engine for every lab: ``fit``, ``evaluate``, ``predict``.
+
+``fit`` is the loop a first course writes by hand (forward, loss,
+``zero_grad``, ``backward``, ``step``, then an evaluation) plus the
+bookkeeping every lab needs: a history, callbacks (early stopping, feature
+snapshots), checkpoints and resume, mixed precision on a GPU. A lab
+changes what one batch does by passing its own ``step`` (ArcFace, the VAE).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoints import restore_training_state, save_training_state
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def default_device() -> torch.device:
+    """CUDA if available, then Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if (
+        getattr(torch.backends, "mps", None)
+        and torch.backends.mps.is_available()
+    ):
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic
+    kernels where it has them, so two CPU runs give identical histories."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+    # cuBLAS needs this to be deterministic; harmless elsewhere.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def classification_step(model: nn.Module, batch) -> dict:
+    """Cross-entropy on (X, y): returns the batch's loss and accuracy."""
+    X, y = batch
+    logits = model(X)
+    loss = F.cross_entropy(logits, y)
+    acc = (logits.argmax(dim=1) == y).float().mean()
+    return {"loss": loss, "acc": acc}
+
+
+Step = Callable[[nn.Module, tuple], dict]
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """Whether to draw progress bars: ``progress`` if given, else unless
+    ``$LAB_PROGRESS`` is 0/false/no (tests and CI turn them off)."""
+    if progress is not None:
+        return progress
+    return os.environ.get("LAB_PROGRESS", "1") not in ("0", "false", "no")
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        dtype = (
+            torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        )
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
+
+
+def _to_device(batch, device):
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader,
+    step: Step = classification_step,
+    device=None,
+    amp: bool | None = None,
+) -> dict:
+    """Mean of each ``step`` metric over ``loader``, in eval mode and without
+    gradients; the model's train/eval mode is restored afterwards."""
+    device = torch.device(device) if device else _model_device(model)
+    amp = device.type == "cuda" if amp is None else amp
+    was_training = model.training
+    model.eval()
+    sums, n = {}, 0
+    try:
+        for batch in loader:
+            batch = _to_device(batch, device)
+            with _autocast(device, amp):
+                out = step(model, batch)
+            size = len(batch[0])
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * size
+            n += size
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError(
+            "evaluate() got an empty loader: check the "
+            "dataset size and batch_size."
+        )
+    return {k: v / n for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader, device=None):
+    """Model outputs and labels for every batch: (outputs, y) tensors on
+    the CPU, in loader order."""
+    device = torch.device(device) if device else _model_device(model)
+    was_training = model.training
+    model.eval()
+    outs, ys = [], []
+    try:
+        for X, y in loader:
+            outs.append(model(X.to(device)).float().cpu())
+            ys.append(y.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(outs), torch.cat(ys)
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, loader, layer: str, device=None):
+    """Outputs of the sub-module named ``layer`` (see
+    ``model.named_modules()``) for every batch, flattened to (n, d), and the
+    labels."""
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        names = ", ".join(n for n in modules if n) or "(none)"
+        raise ValueError(
+            f"The model has no layer named {layer!r}. Layers: {names}."
+        )
+    captured = []
+    hook = modules[layer].register_forward_hook(
+        lambda mod, inp, out: captured.append(out.detach().float().cpu())
+    )
+    try:
+        _, y = predict(model, loader, device)
+    finally:
+        hook.remove()
+    return torch.cat([c.flatten(1) for c in captured]), y
+
+
+def confusion_matrix(
+    y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int
+) -> np.ndarray:
+    """(n_classes, n_classes) counts: row = true class, column = predicted."""
+    index = y_true.long() * n_classes + y_pred.long()
+    counts = torch.bincount(index.cpu(), minlength=n_classes * n_classes)
+    return counts.view(n_classes, n_classes).numpy()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+# --- the engine ----------------------------------------------------------
+
+
+@dataclass
+class Precision:
+    """Where and in which number format training runs: the device, mixed
+    precision (bf16, or fp16 with loss scaling) and the memory layout."""
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+
+    @classmethod
+    def choose(
+        cls,
+        device=None,
+        amp: bool | None = None,
+        channels_last: bool | None = None,
+    ) -> Precision:
+        """Defaults: the best device; mixed precision and channels-last
+        (NHWC, what tensor cores want) on CUDA only."""
+        device = torch.device(device) if device else default_device()
+        cuda = device.type == "cuda"
+        return cls(
+            device,
+            cuda if amp is None else amp,
+            cuda if channels_last is None else channels_last,
+        )
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return (
+            torch.channels_last
+            if self.channels_last
+            else torch.contiguous_format
+        )
+
+    def scaler(self) -> torch.amp.GradScaler:
+        # fp16 needs loss scaling; bf16 (and fp32) do not.
+        return torch.amp.GradScaler(
+            "cuda",
+            enabled=self.amp
+            and self.device.type == "cuda"
+            and not torch.cuda.is_bf16_supported(),
+        )
+
+    def batch(self, batch) -> tuple:
+        """The batch on the device, images in the chosen memory layout."""
+        batch = _to_device(batch, self.device)
+        if self.channels_last and batch[0].dim() == 4:
+            batch = (
+                batch[0].contiguous(memory_format=self.memory_format),
+                *batch[1:],
+            )
+        return batch
+
+    def autocast(self):
+        return _autocast(self.device, self.amp)
+
+
+def fit(
+    model: nn.Module,
+    train_loader,
+    val_loader=None,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    step: Step = classification_step,
+    scheduler=None,
+    callbacks: list = (),
+    device=None,
+    amp: bool | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    channels_last: bool | None = None,
+) -> pd.DataFrame:
+    """Train ``model`` for ``epochs`` and return one history row per epoch.
+
+    step(model, batch) -> dict of scalar tensors with at least ``loss``;
+    every key becomes ``train_<key>`` and ``val_<key>`` columns (means
+    weighted by batch size), beside ``epoch``, ``lr`` and ``seconds``.
+    optimizer: defaults to Adam(lr). scheduler: stepped once per epoch.
+    callbacks: see ``lab_utils.callbacks``.
+    checkpoint: a file written atomically after every epoch (model,
+    optimizer, scheduler, callbacks, loader and RNG state, history);
+    resume=True continues from it, so an interrupted run finishes as if it
+    never stopped. An existing checkpoint is never overwritten unless
+    resume=True. amp: mixed precision, default on for CUDA.
+    channels_last: NHWC memory layout for convolutions, default on for
+    CUDA, where tensor cores want it.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    precision = Precision.choose(device, amp, channels_last)
+    model.to(precision.device, memory_format=precision.memory_format)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scaler = precision.scaler()
+    history: list[dict] = []
+    # What callbacks see, and what a checkpoint saves and restores.
+    state = {
+        "model": model,
+        "optimizer": optimizer,
+        "history": history,
+        "scheduler": scheduler,
+        "callbacks": callbacks,
+        "loader": train_loader,
+    }
+    start_epoch = _start_epoch(checkpoint, resume, epochs, state)
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    bar = tqdm(
+        range(start_epoch, epochs + 1),
+        desc="epochs",
+        unit="epoch",
+        disable=not progress_enabled(progress) or None,
+        initial=start_epoch - 1,
+        total=epochs,
+    )
+    for epoch in bar:
+        t0 = time.perf_counter()
+        row = {"epoch": epoch}
+        row.update(
+            fit_epoch(
+                model, train_loader, optimizer, step, precision, scaler, epoch
+            )
+        )
+        if val_loader is not None:
+            metrics = evaluate(
+                model, val_loader, step, precision.device, precision.amp
+            )
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        # Every callback sees every epoch, even after one asked to stop.
+        stop = any([cb.on_epoch_end(state) for cb in callbacks])
+        if checkpoint is not None:
+            save_training_state(checkpoint, epoch, state, stop)
+        bar.set_postfix(
+            {
+                k: f"{v:.4g}"
+                for k, v in row.items()
+                if k.endswith(("loss", "acc"))
+            }
+        )
+        if stop:
+            break
+    bar.close()
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return pd.DataFrame(history)
+
+
+def fit_epoch(
+    model: nn.Module,
+    loader,
+    optimizer,
+    step: Step,
+    precision: Precision,
+    scaler,
+    epoch: int,
+) -> dict:
+    """One pass over ``loader`` in train mode: the batch-size-weighted mean
+    of each ``step`` metric, as ``train_<key>``."""
+    model.train()
+    sums, n = {}, 0
+    for b, batch in enumerate(loader, start=1):
+        batch = precision.batch(batch)
+        with precision.autocast():
+            out = step(model, batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"The training loss became {loss.item()} at epoch "
+                f"{epoch}, batch {b}. Lower the learning rate (now "
+                f"{optimizer.param_groups[0]['lr']:g}), check the "
+                f"inputs are normalised, or clip gradients. The last "
+                f"checkpoint (if any) holds the last good epoch."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        size = len(batch[0])
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * size
+        n += size
+    if n == 0:
+        raise ValueError(
+            "The training loader produced no batches: "
+            "check the dataset size and batch_size."
+        )
+    return {f"train_{k}": v / n for k, v in sums.items()}
+
+
+def _start_epoch(checkpoint, resume: bool, epochs: int, state: dict) -> int:
+    """The first epoch to train: 1, or the one after the checkpoint's."""
+    if checkpoint is None:
+        return 1
+    checkpoint = Path(checkpoint)
+    if checkpoint.exists() and not resume:
+        raise FileExistsError(
+            f"{checkpoint} already exists and would be overwritten. "
+            f"Pass resume=True to continue from it, or choose another "
+            f"checkpoint path (delete the file yourself if you no "
+            f"longer need it)."
+        )
+    if not (resume and checkpoint.exists()):
+        return 1
+    last, stopped = restore_training_state(checkpoint, state)
+    # A run that early stopping had ended stays ended.
+    return epochs + 1 if stopped else last + 1

@@ -1,0 +1,458 @@
+"""Recipes: one flat config and a seed in, a trained model out.
+
+Every lab trains through one of three recipes, and so does every sweep:
+
+- ``train_classifier``: a ThreeConvNet (Labs 2 and 3) or FashionNet
+  (Lab 5) with cross-entropy;
+- ``train_margin_classifier``: an EmbeddingNet with a softmax, CosFace or
+  ArcFace head (Lab 4);
+- ``train_vae``: the convolutional VAE (Lab 6).
+
+Each seeds everything, builds the model, the loaders, the optimizer, the
+schedule and early stopping from the config, calls ``fit`` and returns a
+:class:`Trained` record. Every key a config may hold is below: with its
+default in ``DEFAULTS``, or in ``OPTIONAL_KEYS`` where the model or head
+holds the default. A config only names what it changes. ``save_to``
+writes the result as a checkpoint that ``load_trained`` rebuilds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .arcface import EmbeddingNet, MarginClassifier, make_head, margin_step
+from .callbacks import EarlyStopping
+from .checkpoints import load_checkpoint, save_checkpoint
+from .data import LabData, TensorLoader, get_augment
+from .engine import (
+    NonFiniteLossError,
+    classification_step,
+    default_device,
+    evaluate,
+    fit,
+    seed_everything,
+)
+from .models import (
+    FashionNet,
+    ThreeConvConfig,
+    ThreeConvNet,
+    count_parameters,
+    three_conv_config,
+)
+from .optim import make_optimizer, make_scheduler
+from .vae import ConvVAE, vae_step
+
+# Shared by every recipe: how to train.
+TRAINING = {
+    "optimizer": "adam",  # sgd, momentum, nesterov, rmsprop, adam, adamw
+    "lr": 1e-3,  # the optimizer's (peak) learning rate
+    "weight_decay": 0.0,  # L2 penalty through the optimizer
+    "schedule": "constant",  # constant, cosine, one-cycle (per epoch)
+    "epochs": 10,  # upper bound with early stopping
+    "batch_size": 64,  # training images per step
+    "eval_batch_size": 512,  # validation/test batch (no effect on results)
+    "augment": "none",  # a name in lab_utils.data.AUGMENTATIONS
+    "patience": 0,  # early stopping (on MONITOR below); 0 = off
+    "min_delta": 0.0,  # smallest improvement that counts
+}
+
+# Per recipe: what to build, on top of TRAINING.
+DEFAULTS = {
+    "classifier": {
+        **TRAINING,
+        "model": "three_conv",  # three_conv (Labs 2, 3) or fashion_net
+        "preset": "small",  # ThreeConvNet preset (models.PRESETS);
+        # any ThreeConvNet option may follow: widths, fc, batch_norm,
+        # dropout, dense, bias.
+    },
+    "margin": {
+        **TRAINING,
+        "epochs": 5,
+        "batch_size": 128,
+        "eval_batch_size": 1000,
+        "preset": "five_conv",  # EmbeddingNet preset: five_conv, two_conv
+        "embedding_dim": 3,
+        "width": 1.0,  # channel multiplier (smaller: faster)
+        "head": "arcface",  # softmax, cosface, arcface
+        # s (scale) and m (margin) go to the head when given; each head
+        # has its own defaults (see lab_utils.arcface).
+    },
+    "vae": {
+        **TRAINING,
+        "epochs": 20,
+        "batch_size": 32,
+        "eval_batch_size": 256,
+        "latent_dim": 120,  # the report's latent size
+        "beta": 1e-3,  # weight of the KL term
+    },
+}
+
+# Keys a config may add, whose defaults the model or head itself holds:
+# ThreeConvNet's options (models.ThreeConvConfig: widths, fc, batch_norm,
+# dropout, dense, bias) and the margin heads' scale s and margin m.
+THREE_CONV_OPTIONS = tuple(f.name for f in fields(ThreeConvConfig))
+OPTIONAL_KEYS = {
+    "classifier": set(THREE_CONV_OPTIONS),
+    "margin": {"s", "m"},
+    "vae": set(),
+}
+
+# What early stopping watches, per recipe (the best epoch's weights are
+# kept).
+MONITOR = {"classifier": "val_acc", "margin": "val_acc", "vae": "val_loss"}
+
+
+@dataclass
+class Trained:
+    """What a recipe returns: the model (trained, in eval mode), its
+    per-epoch history, its metrics and the full config (defaults filled
+    in)."""
+
+    model: nn.Module
+    history: pd.DataFrame
+    metrics: dict
+    config: dict
+
+
+def with_defaults(recipe: str, config: dict) -> dict:
+    """``config`` on top of the recipe's defaults; unknown keys are an
+    error (a typo would otherwise be silently ignored)."""
+    if recipe not in DEFAULTS:
+        raise ValueError(
+            f"Unknown recipe {recipe!r}. Choose one of: {', '.join(DEFAULTS)}."
+        )
+    known = set(DEFAULTS[recipe]) | OPTIONAL_KEYS[recipe]
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown config key(s) for the {recipe} recipe: "
+            f"{', '.join(unknown)}. Known keys: "
+            f"{', '.join(sorted(known))}."
+        )
+    return {**DEFAULTS[recipe], **config}
+
+
+# --- building models from configs ----------------------------------------
+
+
+def build_classifier(config: dict, data: LabData) -> nn.Module:
+    """The classifier a config describes, sized for ``data``."""
+    config = with_defaults("classifier", config)
+    c, h, _ = data.X.shape[1:]
+    changes = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in config.items()
+        if k in THREE_CONV_OPTIONS
+    }
+    if config["model"] == "fashion_net":
+        if changes:
+            raise ValueError(
+                f"FashionNet has a fixed architecture; the ThreeConvNet "
+                f"option(s) {', '.join(changes)} do not apply to it. "
+                f"Remove them, or use model='three_conv'."
+            )
+        return FashionNet(len(data.classes))
+    if config["model"] != "three_conv":
+        raise ValueError(
+            f"Unknown classifier model {config['model']!r}. "
+            f"Choose three_conv or fashion_net."
+        )
+    return ThreeConvNet(
+        three_conv_config(config["preset"], **changes),
+        in_channels=c,
+        n_classes=len(data.classes),
+        image_size=h,
+    )
+
+
+def build_margin_classifier(config: dict, data: LabData) -> nn.Module:
+    """An EmbeddingNet and its head, as a MarginClassifier."""
+    config = with_defaults("margin", config)
+    dim = config["embedding_dim"]
+    backbone = EmbeddingNet(config["preset"], dim, config["width"])
+    options = {k: config[k] for k in ("s", "m") if k in config}
+    head = make_head(config["head"], dim, len(data.classes), **options)
+    return MarginClassifier(backbone, head)
+
+
+def build_vae(config: dict, data: LabData) -> nn.Module:
+    """A ConvVAE for ``data``'s image size and channels."""
+    config = with_defaults("vae", config)
+    c, h, _ = data.X.shape[1:]
+    return ConvVAE(h, c, config["latent_dim"])
+
+
+BUILDERS = {
+    "classifier": build_classifier,
+    "margin": build_margin_classifier,
+    "vae": build_vae,
+}
+
+
+# --- the recipes ---------------------------------------------------------
+
+
+def train_classifier(
+    config: dict,
+    seed: int,
+    train: LabData,
+    val: LabData,
+    test: LabData | None = None,
+    device=None,
+    callbacks=(),
+    progress: bool = False,
+    save_to: str | Path | None = None,
+) -> Trained:
+    """Train a classifier (keys: ``DEFAULTS["classifier"]``).
+
+    A run whose loss becomes NaN or infinite (a learning rate too large)
+    ends there and is reported with ``diverged`` True and chance-level
+    accuracy, so a sweep goes on. metrics: val_acc (the best epoch's with
+    early stopping, else the last), test_acc and test_loss (with
+    ``test``), epochs_run, seconds, parameters, diverged.
+    """
+    run = _Run.start("classifier", config, seed, train, device)
+    try:
+        history = run.fit(val, classification_step, callbacks, progress)
+    except NonFiniteLossError:
+        chance = 1.0 / len(train.classes)
+        test_metrics = (
+            {} if test is None else {"test_acc": chance, "test_loss": math.nan}
+        )
+        metrics = {
+            "val_acc": chance,
+            **test_metrics,
+            **run.summary([]),
+            "diverged": True,
+        }
+        # Saved too, so a sweep sees the run as finished.
+        return run.finish(pd.DataFrame({"epoch": []}), metrics, save_to)
+    metrics = {
+        "val_acc": run.val_acc(history),
+        **run.test_metrics(test, classification_step),
+        **run.summary(history),
+        "diverged": False,
+    }
+    return run.finish(history, metrics, save_to)
+
+
+def train_margin_classifier(
+    config: dict,
+    seed: int,
+    train: LabData,
+    val: LabData,
+    test: LabData | None = None,
+    device=None,
+    callbacks=(),
+    progress: bool = False,
+    save_to: str | Path | None = None,
+) -> Trained:
+    """Train an EmbeddingNet + head (keys: ``DEFAULTS["margin"]``, plus s
+    and m for the margin heads). Accuracy is measured as real use
+    predicts: by the largest cosine, with no margin. metrics: val_acc,
+    test_acc and test_loss (with ``test``), epochs_run, seconds,
+    parameters."""
+    run = _Run.start("margin", config, seed, train, device)
+    history = run.fit(val, margin_step, callbacks, progress)
+    metrics = {
+        "val_acc": run.val_acc(history),
+        **run.test_metrics(test, margin_step),
+        **run.summary(history),
+    }
+    return run.finish(history, metrics, save_to)
+
+
+def train_vae(
+    config: dict,
+    seed: int,
+    train: LabData,
+    val: LabData,
+    device=None,
+    callbacks=(),
+    progress: bool = False,
+    save_to: str | Path | None = None,
+) -> Trained:
+    """Train a ConvVAE (keys: ``DEFAULTS["vae"]``) with the loss of
+    ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon and
+    val_kl, epochs_run, seconds, parameters."""
+    run = _Run.start("vae", config, seed, train, device)
+    step = vae_step(run.config["beta"])
+    history = run.fit(val, step, callbacks, progress)
+    last = history.iloc[-1]
+    metrics = {
+        **{k: float(last[k]) for k in ("val_loss", "val_recon", "val_kl")},
+        **run.summary(history),
+    }
+    return run.finish(history, metrics, save_to)
+
+
+RECIPES = {
+    "classifier": train_classifier,
+    "margin": train_margin_classifier,
+    "vae": train_vae,
+}
+
+
+def load_trained(path: str | Path, data: LabData, device=None) -> Trained:
+    """Rebuild what a recipe saved with ``save_to=path``; the model comes
+    back on ``device`` in eval mode. ``data``: any split of the dataset it
+    was trained on (for the image shape and the classes)."""
+    ckpt = load_checkpoint(path)
+    if "recipe" not in ckpt:
+        raise ValueError(
+            f"{path} was not written by a recipe (no 'recipe' entry): "
+            f"read it with lu.load_checkpoint, or retrain with a recipe's "
+            f"save_to=."
+        )
+    saved = ckpt["data"]
+    here = {
+        "name": data.name,
+        "shape": tuple(data.X.shape[1:]),
+        "classes": data.classes,
+    }
+    if saved != here:
+        raise ValueError(
+            f"{path} holds a model trained on {saved['name']} images of "
+            f"shape {saved['shape']} with {len(saved['classes'])} classes, "
+            f"not on this {here['name']} data of shape {here['shape']} with "
+            f"{len(here['classes'])} classes. Pass the dataset it was "
+            f"trained on, or delete the file to train again."
+        )
+    model = BUILDERS[ckpt["recipe"]](ckpt["config"], data)
+    model.load_state_dict(ckpt["model"])
+    model = model.to(_device(device)).eval()
+    return Trained(
+        model, pd.DataFrame(ckpt["history"]), ckpt["metrics"], ckpt["config"]
+    )
+
+
+# --- the shared steps ----------------------------------------------------
+
+
+def _device(device) -> torch.device:
+    return torch.device(device) if device else default_device()
+
+
+@dataclass
+class _Run:
+    """One recipe's run in progress: what every recipe does the same way."""
+
+    recipe: str
+    config: dict
+    seed: int
+    train: LabData
+    device: torch.device
+    model: nn.Module
+    optimizer: torch.optim.Optimizer | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def start(cls, recipe, config, seed, train, device) -> _Run:
+        """The config with its defaults, then seed, then the model, in
+        that order, so a seed gives the same initial weights every time."""
+        config = with_defaults(recipe, config)
+        device = _device(device)
+        seed_everything(seed)
+        model = BUILDERS[recipe](config, train)
+        return cls(recipe, config, seed, train, device, model)
+
+    def fit(self, val, step, callbacks, progress) -> pd.DataFrame:
+        """Loaders, optimizer, schedule and early stopping from the
+        config, then ``fit``; ``seconds`` times everything after the
+        loaders."""
+        config = self.config
+        loader = TensorLoader(
+            self.train,
+            config["batch_size"],
+            shuffle=True,
+            augment=get_augment(config["augment"]),
+            device=self.device,
+            seed=self.seed,
+        )
+        val_loader = TensorLoader(
+            val, config["eval_batch_size"], device=self.device
+        )
+        started = time.perf_counter()
+        self.optimizer = make_optimizer(
+            config["optimizer"],
+            self.model.parameters(),
+            config["lr"],
+            config["weight_decay"],
+        )
+        scheduler = make_scheduler(
+            config["schedule"], self.optimizer, config["epochs"]
+        )
+        # Early stopping comes first, so later callbacks see the restored
+        # best weights at the end.
+        monitor = MONITOR[self.recipe]
+        stop = (
+            [EarlyStopping(monitor, config["patience"], config["min_delta"])]
+            if config["patience"]
+            else []
+        )
+        try:
+            return fit(
+                self.model,
+                loader,
+                val_loader,
+                epochs=config["epochs"],
+                optimizer=self.optimizer,
+                scheduler=scheduler,
+                step=step,
+                callbacks=stop + list(callbacks),
+                device=self.device,
+                progress=progress,
+            )
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    def val_acc(self, history: pd.DataFrame) -> float:
+        """The best epoch's with early stopping (its weights are the ones
+        kept), else the last epoch's."""
+        column = history["val_acc"]
+        best = self.config["patience"]
+        return float(column.max() if best else column.iloc[-1])
+
+    def test_metrics(self, test, step) -> dict:
+        if test is None:
+            return {}
+        loader = TensorLoader(
+            test, self.config["eval_batch_size"], device=self.device
+        )
+        metrics = evaluate(self.model, loader, step)
+        return {"test_acc": metrics["acc"], "test_loss": metrics["loss"]}
+
+    def summary(self, history) -> dict:
+        return {
+            "epochs_run": int(len(history)),
+            "seconds": self.seconds,
+            "parameters": count_parameters(self.model),
+        }
+
+    def finish(self, history, metrics, save_to) -> Trained:
+        """The Trained record; with ``save_to``, also a checkpoint that
+        ``load_trained`` reads."""
+        if save_to is not None:
+            save_checkpoint(
+                save_to,
+                recipe=self.recipe,
+                model=self.model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                config=self.config,
+                seed=self.seed,
+                metrics=metrics,
+                history=history.to_dict("list"),
+                data={
+                    "name": self.train.name,
+                    "shape": tuple(self.train.X.shape[1:]),
+                    "classes": self.train.classes,
+                },
+            )
+        return Trained(self.model.eval(), history, metrics, self.config)
