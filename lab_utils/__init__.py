@@ -52,6 +52,7 @@ from .data import (
     train_val_split,
 )
 from .engine import (
+    DivergedError,
     NonFiniteLossError,
     classification_step,
     confusion_matrix,
@@ -112,6 +113,7 @@ from .sweep import (
     compare_to_baseline,
     format_mean_std,
     load_histories,
+    read_run,
     run_dir,
     run_sweep,
     time_to_target,

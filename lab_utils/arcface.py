@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .models import check_images
+
 # --- embedding networks --------------------------------------------------
 
 
@@ -81,6 +83,7 @@ class EmbeddingNet(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """X: (n, 1, 28, 28) -> embeddings (n, embedding_dim)."""
+        check_images(self, X, 1, 28)
         return self.embedding(self.features(X))
 
 

@@ -51,6 +51,7 @@ def save_training_state(path, epoch: int, state: dict, stopped: bool):
         loader=loader.state_dict() if hasattr(loader, "state_dict") else None,
         torch_rng=torch.get_rng_state(),
         history=list(state["history"]),
+        start_loss=state.get("start_loss"),
         stopped=stopped,
     )
 
@@ -79,4 +80,5 @@ def restore_training_state(path, state: dict) -> tuple[int, bool]:
         loader.load_state_dict(ckpt["loader"])
     torch.set_rng_state(ckpt["torch_rng"])
     state["history"].extend(ckpt["history"])
+    state["start_loss"] = ckpt.get("start_loss")
     return ckpt["epoch"], bool(ckpt.get("stopped"))

@@ -9,6 +9,8 @@ changes what one batch does by passing its own ``step`` (ArcFace, the VAE).
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import random
 import time
@@ -27,8 +29,26 @@ from tqdm.auto import tqdm
 from .checkpoints import restore_training_state, save_training_state
 
 
-class NonFiniteLossError(FloatingPointError):
+class DivergedError(FloatingPointError):
+    """Training diverged: the loss became NaN or infinite, or rose far
+    above where it started. ``epoch``: the epoch it happened in;
+    ``history``: a DataFrame of every epoch up to and including it."""
+
+    def __init__(self, message: str, epoch: int, history: pd.DataFrame):
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+class NonFiniteLossError(DivergedError):
     """The training loss became NaN or infinite."""
+
+
+# An epoch whose mean training loss exceeds this many times the loss of
+# the very first batch (or 1, if that was smaller) has diverged: a loss
+# that has grown tenfold is not coming back. Losses in this course start
+# between 2.3 (ten classes) and a few hundred (the VAE) and fall.
+DIVERGENCE_FACTOR = 10.0
 
 
 def default_device() -> torch.device:
@@ -46,6 +66,7 @@ def default_device() -> torch.device:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic
     kernels where it has them, so two CPU runs give identical histories."""
+    seed = int(seed)  # numpy's integers too (random.seed refuses them)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -111,7 +132,7 @@ def evaluate(
                 out = step(model, batch)
             size = len(batch[0])
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * size
+                sums[k] = sums.get(k, 0.0) + _wide(v) * size
             n += size
     finally:
         model.train(was_training)
@@ -120,7 +141,17 @@ def evaluate(
             "evaluate() got an empty loader: check the "
             "dataset size and batch_size."
         )
-    return {k: v / n for k, v in sums.items()}
+    return {k: float(v) / n for k, v in sums.items()}
+
+
+def _wide(value: torch.Tensor) -> torch.Tensor:
+    """A batch metric widened for summing on its device (float64, or
+    float32 where the device has no float64, as Apple's MPS), so that
+    sums are read to the host once per pass, not once per batch."""
+    if not isinstance(value, torch.Tensor):
+        return torch.tensor(float(value), dtype=torch.float64)
+    value = value.detach()
+    return value.double() if value.device.type != "mps" else value.float()
 
 
 @torch.no_grad()
@@ -269,8 +300,9 @@ def fit(
     channels_last: NHWC memory layout for convolutions, default on for
     CUDA, where tensor cores want it.
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if not _is_whole(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    epochs = int(epochs)
     precision = Precision.choose(device, amp, channels_last)
     model.to(precision.device, memory_format=precision.memory_format)
     if optimizer is None:
@@ -285,6 +317,7 @@ def fit(
         "scheduler": scheduler,
         "callbacks": callbacks,
         "loader": train_loader,
+        "start_loss": None,  # the first batch's, for spotting divergence
     }
     start_epoch = _start_epoch(checkpoint, resume, epochs, state)
     for cb in callbacks:
@@ -300,11 +333,13 @@ def fit(
     for epoch in bar:
         t0 = time.perf_counter()
         row = {"epoch": epoch}
-        row.update(
-            fit_epoch(
-                model, train_loader, optimizer, step, precision, scaler, epoch
-            )
+        metrics, first_loss = fit_epoch(
+            model, train_loader, optimizer, step, precision, scaler, epoch
         )
+        row.update(metrics)
+        if state["start_loss"] is None:
+            state["start_loss"] = first_loss
+        _check_divergence(row, state, optimizer)
         if val_loader is not None:
             metrics = evaluate(
                 model, val_loader, step, precision.device, precision.amp
@@ -342,38 +377,67 @@ def fit_epoch(
     precision: Precision,
     scaler,
     epoch: int,
-) -> dict:
+) -> tuple[dict, float]:
     """One pass over ``loader`` in train mode: the batch-size-weighted mean
-    of each ``step`` metric, as ``train_<key>``."""
+    of each ``step`` metric, as ``train_<key>``, and the loss of the first
+    batch (before its update). Sums stay on the device and are read once,
+    at the end: reading a loss per batch would make the CPU wait for the
+    GPU at every step."""
     model.train()
-    sums, n = {}, 0
-    for b, batch in enumerate(loader, start=1):
+    sums, n, first = {}, 0, None
+    for batch in loader:
         batch = precision.batch(batch)
         with precision.autocast():
             out = step(model, batch)
         loss = out["loss"]
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"The training loss became {loss.item()} at epoch "
-                f"{epoch}, batch {b}. Lower the learning rate (now "
-                f"{optimizer.param_groups[0]['lr']:g}), check the "
-                f"inputs are normalised, or clip gradients. The last "
-                f"checkpoint (if any) holds the last good epoch."
-            )
+        if first is None:
+            first = loss.detach().float()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         size = len(batch[0])
         for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) * size
+            sums[k] = sums.get(k, 0.0) + _wide(v) * size
         n += size
     if n == 0:
         raise ValueError(
             "The training loader produced no batches: "
             "check the dataset size and batch_size."
         )
-    return {f"train_{k}": v / n for k, v in sums.items()}
+    return {f"train_{k}": float(v) / n for k, v in sums.items()}, float(first)
+
+
+def _check_divergence(row: dict, state: dict, optimizer) -> None:
+    """Raise DivergedError when the epoch's mean training loss is NaN or
+    infinite, or DIVERGENCE_FACTOR times above the first batch's."""
+    loss, start = row["train_loss"], state["start_loss"]
+    limit = DIVERGENCE_FACTOR * max(abs(start), 1.0)
+    if math.isfinite(loss) and loss <= limit:
+        return
+    epoch = row["epoch"]
+    history = pd.DataFrame([*state["history"], row])
+    what = (
+        f"became {loss}"
+        if not math.isfinite(loss)
+        else f"rose to {loss:.3g}, more than {DIVERGENCE_FACTOR:g} times "
+        f"the first batch's {start:.3g}"
+    )
+    error = NonFiniteLossError if not math.isfinite(loss) else DivergedError
+    raise error(
+        f"Training diverged at epoch {epoch}: the mean training loss "
+        f"{what}. Lower the learning rate (now "
+        f"{optimizer.param_groups[0]['lr']:g}), check the inputs are "
+        f"normalised, or clip gradients. The last checkpoint (if any) "
+        f"holds the last good epoch.",
+        epoch,
+        history,
+    )
+
+
+def _is_whole(value) -> bool:
+    """An integer (Python's or numpy's), not a bool or a float."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _start_epoch(checkpoint, resume: bool, epochs: int, state: dict) -> int:

@@ -58,6 +58,18 @@ def three_conv_config(preset: str = "small", **changes) -> ThreeConvConfig:
     return replace(PRESETS[preset], **changes)
 
 
+def check_images(model: nn.Module, X: torch.Tensor, channels, size):
+    """Refuse a batch the model was not built for, with a message that
+    says what it expects (instead of a shape error deep inside)."""
+    if X.dim() != 4 or X.shape[1] != channels or X.shape[-2:] != (size, size):
+        raise ValueError(
+            f"{type(model).__name__} was built for images of shape "
+            f"(n, {channels}, {size}, {size}), got {tuple(X.shape)}. Load "
+            f"the data with image_size={size} (or the model for this "
+            f"data's size and channels)."
+        )
+
+
 class ThreeConvNet(nn.Module):
     """Exactly three 3x3 conv layers (stride 1, pad 1), each followed by
     ReLU and 2x2 max-pooling, then a fully connected classifier.
@@ -86,6 +98,7 @@ class ThreeConvNet(nn.Module):
                 f"2x2 poolings), got {image_size}."
             )
         self.config = config
+        self.in_channels, self.image_size = in_channels, image_size
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         seen = in_channels  # channels available to the next conv
@@ -127,6 +140,7 @@ class ThreeConvNet(nn.Module):
         """The maps the classifier reads: X (n, c, h, w) float ->
         (n, channels, h / 8, w / 8); with ``dense`` the image and all three
         conv outputs, pooled to that size and concatenated."""
+        check_images(self, X, self.in_channels, self.image_size)
         if self.config.dense:
             maps = [X]
             for conv, norm in zip(self.convs, self.norms):

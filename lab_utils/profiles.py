@@ -7,6 +7,7 @@ CUDA, else cpu. ``$LAB_PROFILE`` replaces the notebook's default ``auto``.
 
 from __future__ import annotations
 
+import numbers
 import os
 import platform
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .data import default_data_dir
+from .data import default_data_dir, resolve_data_dir
 from .engine import default_device, seed_everything
 
 PROFILE_NAMES = ("smoke", "cpu", "full")
@@ -250,6 +251,11 @@ def resolve_profile(profile: str | None = "auto", device=None) -> str:
     """The concrete profile for ``profile``: an explicit smoke/cpu/full wins;
     ``auto`` (or None) takes ``$LAB_PROFILE`` if set, else full on CUDA and
     cpu otherwise."""
+    if profile is not None and not isinstance(profile, str):
+        raise ValueError(
+            f"PROFILE must be a name in quotes: 'smoke', 'cpu', 'full' or "
+            f"'auto'; got {profile!r} ({type(profile).__name__})."
+        )
     name = (profile or "auto").strip().lower()
     if name == "auto":
         name = os.environ.get("LAB_PROFILE", "auto").strip().lower()
@@ -352,20 +358,37 @@ def start_lab(
     results_dir: None = ``$LAB_RESULTS_DIR``, else ``./results``; the run
     writes into ``<results_dir>/<lab>/<profile>/``.
     """
+    _check_parameters(seed=seed, data_dir=data_dir, results_dir=results_dir)
     device = torch.device(device) if device else default_device()
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
-    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    results = Path(
+    data_dir = resolve_data_dir(data_dir) if data_dir else default_data_dir()
+    results = resolve_data_dir(
         results_dir or os.environ.get("LAB_RESULTS_DIR") or "results"
-    ).expanduser()
+    )
     seed_everything(seed)
     return LabRun(
         lab,
         name,
         settings,
         device,
-        seed,
-        data_dir.resolve(),
-        (results / lab / name).resolve(),
+        int(seed),
+        data_dir,
+        results / lab / name,
     )
+
+
+def _check_parameters(seed, data_dir, results_dir) -> None:
+    """The parameters cell's values, checked before anything uses them
+    (papermill's ``-p SEED 1`` gives an int, ``-p SEED one`` a string)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(
+            f"SEED must be a whole number (an int such as 0), got "
+            f"{seed!r} ({type(seed).__name__})."
+        )
+    for key, value in (("DATA_DIR", data_dir), ("RESULTS_DIR", results_dir)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise ValueError(
+                f"{key} must be None or a folder path in quotes, got "
+                f"{value!r} ({type(value).__name__})."
+            )

@@ -18,11 +18,12 @@ writes the result as a checkpoint that ``load_trained`` rebuilds.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, fields
+from math import nan
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -32,7 +33,7 @@ from .callbacks import EarlyStopping
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import LabData, TensorLoader, get_augment
 from .engine import (
-    NonFiniteLossError,
+    DivergedError,
     classification_step,
     default_device,
     evaluate,
@@ -104,6 +105,10 @@ OPTIONAL_KEYS = {
     "vae": set(),
 }
 
+# The two metrics every recipe reports about divergence, for a run that
+# did not diverge (see _Run.diverged for one that did).
+NOT_DIVERGED = {"diverged": False, "diverged_epoch": None}
+
 # What early stopping watches, per recipe (the best epoch's weights are
 # kept).
 MONITOR = {"classifier": "val_acc", "margin": "val_acc", "vae": "val_loss"}
@@ -122,11 +127,18 @@ class Trained:
 
 
 def with_defaults(recipe: str, config: dict) -> dict:
-    """``config`` on top of the recipe's defaults; unknown keys are an
-    error (a typo would otherwise be silently ignored)."""
+    """``config`` on top of the recipe's defaults; unknown keys, and values
+    of the wrong type (a float batch size, a string learning rate), are an
+    error that names the key (a typo would otherwise be silently ignored,
+    or fail far from its cause). numpy numbers become Python's."""
     if recipe not in DEFAULTS:
         raise ValueError(
             f"Unknown recipe {recipe!r}. Choose one of: {', '.join(DEFAULTS)}."
+        )
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"A config must be a dict of settings, got "
+            f"{type(config).__name__}: {config!r}."
         )
     known = set(DEFAULTS[recipe]) | OPTIONAL_KEYS[recipe]
     unknown = sorted(set(config) - known)
@@ -136,7 +148,40 @@ def with_defaults(recipe: str, config: dict) -> dict:
             f"{', '.join(unknown)}. Known keys: "
             f"{', '.join(sorted(known))}."
         )
+    config = {k: _plain_number(v) for k, v in config.items()}
+    for key, value in config.items():
+        if key in DEFAULTS[recipe]:
+            _check_type(key, value, DEFAULTS[recipe][key])
     return {**DEFAULTS[recipe], **config}
+
+
+def _plain_number(value):
+    """numpy scalars as Python numbers (so configs stay JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check_type(key: str, value, default) -> None:
+    """``value`` must be of the kind ``default`` is: a whole number for
+    integer settings, a number for float ones, text for names."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "True or False"
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        kind = "a whole number (int)"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        kind = "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a name (str)"
+    else:
+        return
+    if not ok:
+        raise ValueError(
+            f"Config key {key!r} must be {kind}, like its default "
+            f"{default!r}; got {value!r} ({type(value).__name__})."
+        )
 
 
 # --- building models from configs ----------------------------------------
@@ -212,33 +257,23 @@ def train_classifier(
 ) -> Trained:
     """Train a classifier (keys: ``DEFAULTS["classifier"]``).
 
-    A run whose loss becomes NaN or infinite (a learning rate too large)
-    ends there and is reported with ``diverged`` True and chance-level
+    A run that diverges (its loss NaN, infinite, or ten times where it
+    started: a learning rate too large) ends there and is reported with
+    ``diverged`` True, the epoch in ``diverged_epoch`` and chance-level
     accuracy, so a sweep goes on. metrics: val_acc (the best epoch's with
     early stopping, else the last), test_acc and test_loss (with
-    ``test``), epochs_run, seconds, parameters, diverged.
+    ``test``), epochs_run, seconds, parameters, diverged, diverged_epoch.
     """
     run = _Run.start("classifier", config, seed, train, device)
     try:
         history = run.fit(val, classification_step, callbacks, progress)
-    except NonFiniteLossError:
-        chance = 1.0 / len(train.classes)
-        test_metrics = (
-            {} if test is None else {"test_acc": chance, "test_loss": math.nan}
-        )
-        metrics = {
-            "val_acc": chance,
-            **test_metrics,
-            **run.summary([]),
-            "diverged": True,
-        }
-        # Saved too, so a sweep sees the run as finished.
-        return run.finish(pd.DataFrame({"epoch": []}), metrics, save_to)
+    except DivergedError as err:
+        return run.diverged(err, test, save_to)
     metrics = {
         "val_acc": run.val_acc(history),
         **run.test_metrics(test, classification_step),
         **run.summary(history),
-        "diverged": False,
+        **NOT_DIVERGED,
     }
     return run.finish(history, metrics, save_to)
 
@@ -258,13 +293,17 @@ def train_margin_classifier(
     and m for the margin heads). Accuracy is measured as real use
     predicts: by the largest cosine, with no margin. metrics: val_acc,
     test_acc and test_loss (with ``test``), epochs_run, seconds,
-    parameters."""
+    parameters, diverged, diverged_epoch (as for ``train_classifier``)."""
     run = _Run.start("margin", config, seed, train, device)
-    history = run.fit(val, margin_step, callbacks, progress)
+    try:
+        history = run.fit(val, margin_step, callbacks, progress)
+    except DivergedError as err:
+        return run.diverged(err, test, save_to)
     metrics = {
         "val_acc": run.val_acc(history),
         **run.test_metrics(test, margin_step),
         **run.summary(history),
+        **NOT_DIVERGED,
     }
     return run.finish(history, metrics, save_to)
 
@@ -281,14 +320,19 @@ def train_vae(
 ) -> Trained:
     """Train a ConvVAE (keys: ``DEFAULTS["vae"]``) with the loss of
     ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon and
-    val_kl, epochs_run, seconds, parameters."""
+    val_kl (NaN for a run that diverged), epochs_run, seconds,
+    parameters, diverged, diverged_epoch."""
     run = _Run.start("vae", config, seed, train, device)
     step = vae_step(run.config["beta"])
-    history = run.fit(val, step, callbacks, progress)
+    try:
+        history = run.fit(val, step, callbacks, progress)
+    except DivergedError as err:
+        return run.diverged(err, None, save_to)
     last = history.iloc[-1]
     metrics = {
         **{k: float(last[k]) for k in ("val_loss", "val_recon", "val_kl")},
         **run.summary(history),
+        **NOT_DIVERGED,
     }
     return run.finish(history, metrics, save_to)
 
@@ -435,6 +479,26 @@ class _Run:
             "seconds": self.seconds,
             "parameters": count_parameters(self.model),
         }
+
+    def diverged(self, err: DivergedError, test, save_to) -> Trained:
+        """The record of a run that diverged at ``err.epoch``: its model
+        predicts nothing useful, so classifiers score chance accuracy and
+        the VAE NaN losses; the history holds every epoch up to it."""
+        if self.recipe == "vae":
+            scores = dict.fromkeys(("val_loss", "val_recon", "val_kl"), nan)
+        else:
+            chance = 1.0 / len(self.train.classes)
+            scores = {"val_acc": chance}
+            if test is not None:
+                scores.update({"test_acc": chance, "test_loss": nan})
+        metrics = {
+            **scores,
+            **self.summary(err.history),
+            "diverged": True,
+            "diverged_epoch": err.epoch,
+        }
+        # Saved too, so a sweep sees the run as finished.
+        return self.finish(err.history, metrics, save_to)
 
     def finish(self, history, metrics, save_to) -> Trained:
         """The Trained record; with ``save_to``, also a checkpoint that

@@ -1,17 +1,26 @@
 """Resumable sweeps: a grid of configs x seeds, each run saved as it ends.
 
-Every run lives in ``results_dir/<name>__seed<seed>/``: ``config.json``
-first, then ``history.csv``, and ``metrics.json`` last, each written
-atomically. ``metrics.json`` marks a run finished: running the sweep again
-loads finished runs instead of training them, so an interrupted sweep
-resumes where it stopped and nothing finished is recomputed or lost.
+Every run lives in ``results_dir/<name>__seed<seed>/``. When it ends, its
+name, seed, config, metrics and history are written together as one file,
+``run.json``, in one atomic step: a run is finished exactly when that
+file exists, and what it says about the run cannot disagree with itself.
+Running the sweep again loads finished runs instead of training them, so
+an interrupted sweep resumes where it stopped and nothing finished is
+recomputed or lost. Two sweeps that give one run name different configs
+(two notebooks sharing a results folder, say) never overwrite each other:
+the second to finish is refused with a message. A damaged ``run.json`` is
+set aside as ``run.damaged.json`` and the run is trained again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
+import os
+import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,15 +28,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .engine import progress_enabled
-from .files import atomic_write
 from .metrics import is_accuracy, metric_mode
 
 # train_fn(config, seed) -> a recipes.Trained, or (history, metrics).
 TrainFn = Callable[[dict, int], object]
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+RUN_FILE = "run.json"
 
 
 def run_dir(results_dir: str | Path, name: str, seed: int) -> Path:
@@ -53,9 +59,11 @@ def run_sweep(
     Rows hold name, seed, the config, the metrics and ``reused`` (True
     when loaded from disk). A finished run whose saved config differs from
     the one asked for is an error, never overwritten. save_models: call
-    ``train_fn(config, seed, save_to=run_dir(...) / "model.pt")`` so that
-    each run's model can be reloaded later (``recipes.load_trained``); a
-    finished run whose model.pt is missing is then trained again.
+    ``train_fn(config, seed, save_to=...)`` and keep the model as
+    ``run_dir(...) / "model.pt"``, so that each run's model can be
+    reloaded later (``recipes.load_trained``); a finished run whose
+    model.pt is missing, or is not the one its run.json recorded, is
+    trained again.
     """
     if save_models and not _takes_save_to(train_fn):
         raise ValueError(
@@ -77,38 +85,145 @@ def run_sweep(
     for name, seed in bar:
         config = json.loads(json.dumps(configs[name]))  # plain JSON types
         folder = run_dir(results_dir, name, seed)
-        done = folder / "metrics.json"
-        wanted = {"name": name, "seed": seed, "config": config}
-        if done.exists():
-            saved = json.loads((folder / "config.json").read_text())
-            if saved != wanted:
-                raise ValueError(
-                    f"{folder} holds a finished run of {name!r} (seed "
-                    f"{seed}) with a different config: {saved['config']}. "
-                    f"Give the new config another name, or use another "
-                    f"results folder; the saved run was left as it is."
-                )
-        # With save_models, a run counts as finished only with its model.
-        if done.exists() and (
-            not save_models or (folder / "model.pt").exists()
+        saved = read_run(folder, set_aside_damaged=True)
+        if saved is not None:
+            _check_same_run(folder, saved, name, seed, config)
+        if saved is not None and (
+            not save_models or _model_matches(folder, saved)
         ):
-            metrics = json.loads(done.read_text())
-            reused = True
+            metrics, reused = saved["metrics"], True
         else:
-            folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(folder / "config.json", json.dumps(wanted, indent=1))
-            extra = {"save_to": folder / "model.pt"} if save_models else {}
-            history, metrics = _history_and_metrics(
-                train_fn(config, seed, **extra)
+            metrics = _train_and_claim(
+                folder, name, seed, config, train_fn, save_models
             )
-            _write_atomic(folder / "history.csv", history.to_csv(index=False))
-            _write_atomic(done, json.dumps(metrics, indent=1))
             reused = False
         rows.append(
             {"name": name, "seed": seed, **config, **metrics, "reused": reused}
         )
     bar.close()
     return pd.DataFrame(rows)
+
+
+def read_run(folder: str | Path, set_aside_damaged: bool = False):
+    """The finished run saved in ``folder`` as a dict (name, seed, config,
+    metrics, history, model), or None when there is none. A damaged
+    ``run.json`` gives a warning that names it and None; with
+    ``set_aside_damaged`` it is also renamed ``run.damaged.json`` (kept
+    for a look, never read again), so the run is trained afresh."""
+    path = Path(folder) / RUN_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(text)
+        missing = {"name", "seed", "config", "metrics", "history"} - set(
+            record
+        )
+        if missing:
+            raise ValueError(f"no {', '.join(sorted(missing))}")
+    except (ValueError, TypeError) as err:
+        what = (
+            "it is set aside as run.damaged.json and the run"
+            if (set_aside_damaged)
+            else "the run"
+        )
+        warnings.warn(
+            f"{path} is damaged ({err}); {what} will be trained again.",
+            stacklevel=2,
+        )
+        if set_aside_damaged:
+            os.replace(path, path.with_name("run.damaged.json"))
+        return None
+    return record
+
+
+def _check_same_run(folder, saved, name, seed, config) -> None:
+    wanted = {"name": name, "seed": seed, "config": config}
+    have = {k: saved[k] for k in wanted}
+    if have != wanted:
+        raise ValueError(
+            f"{folder} holds a finished run of {saved['name']!r} (seed "
+            f"{saved['seed']}) with a different config: {saved['config']} "
+            f"(asked for {config}). Give the new config another name, or "
+            f"use another results folder; the saved run was left as it is."
+        )
+
+
+def _train_and_claim(folder, name, seed, config, train_fn, save_models):
+    """Train one run, then write its record and (with save_models) its
+    model in place; returns its metrics. The model is trained into a
+    private file first, so a second process on the same run cannot mix
+    its model with this one's record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    private = folder / f".model.{os.getpid()}.{uuid.uuid4().hex[:8]}.pt"
+    extra = {"save_to": private} if save_models else {}
+    try:
+        history, metrics = _history_and_metrics(
+            train_fn(config, seed, **extra)
+        )
+        record = {
+            "name": name,
+            "seed": seed,
+            "config": config,
+            "metrics": metrics,
+            "history": history.to_dict("records"),
+            "model": _fingerprint(private) if save_models else None,
+        }
+        _claim(folder, record)
+        if save_models:
+            os.replace(private, folder / "model.pt")
+    finally:
+        private.unlink(missing_ok=True)
+    return metrics
+
+
+def _claim(folder: Path, record: dict) -> None:
+    """Write ``record`` as folder/run.json in one step. If another
+    process finished this run meanwhile with a different config, refuse
+    (its run stays); with the same config, either record is right."""
+    path = folder / RUN_FILE
+    tmp = folder / f".{RUN_FILE}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(json.dumps(record, indent=1, default=_plain))
+    try:
+        try:
+            os.link(tmp, path)  # fails if the file exists: an atomic claim
+            return
+        except FileExistsError:
+            pass
+        except OSError:
+            pass  # no hard links here (some cloud drives): check, replace
+        other = read_run(folder, set_aside_damaged=True)
+        if other is not None:
+            _check_same_run(
+                folder,
+                other,
+                record["name"],
+                record["seed"],
+                record["config"],
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _plain(value):
+    """numpy scalars (in a history or metrics) as plain Python numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{value!r} ({type(value).__name__}) is not JSON data")
+
+
+def _fingerprint(path: Path) -> dict:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha1": hashlib.sha1(data).hexdigest()}
+
+
+def _model_matches(folder: Path, saved: dict) -> bool:
+    """Whether model.pt beside a saved run is the model it recorded."""
+    model = saved.get("model")
+    path = folder / "model.pt"
+    return bool(model) and path.is_file() and _fingerprint(path) == model
 
 
 def _takes_save_to(fn) -> bool:
@@ -130,11 +245,11 @@ def load_histories(results_dir: str | Path, names=None) -> pd.DataFrame:
     """Every finished run's history in one long DataFrame (name, seed,
     epoch, metrics...); with ``names``, only those runs, in that order."""
     frames = {}
-    for done in sorted(Path(results_dir).glob("*/metrics.json")):
-        saved = json.loads((done.parent / "config.json").read_text())
-        if names is not None and saved["name"] not in names:
+    for done in sorted(Path(results_dir).glob(f"*/{RUN_FILE}")):
+        saved = read_run(done.parent)
+        if saved is None or (names is not None and saved["name"] not in names):
             continue
-        history = pd.read_csv(done.parent / "history.csv")
+        history = pd.DataFrame(saved["history"])
         frames.setdefault(saved["name"], []).append(
             history.assign(name=saved["name"], seed=saved["seed"])
         )

@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .models import check_images
+
 
 class ConvVAE(nn.Module):
     """Encoder: stride-2 3x3 convs (channels ``widths``), then FC to
@@ -35,6 +37,7 @@ class ConvVAE(nn.Module):
                 f" {2 ** len(widths)} (one halving per conv)."
             )
         self.latent_dim = latent_dim
+        self.channels, self.image_size = channels, image_size
         layers, c = [], channels
         for w in widths:
             layers += [nn.Conv2d(c, w, 3, stride=2, padding=1), nn.ReLU()]
@@ -65,6 +68,7 @@ class ConvVAE(nn.Module):
 
     def encode(self, X: torch.Tensor):
         """X (n, c, h, w) in [0, 1] -> mean and log-variance, (n, latent)."""
+        check_images(self, X, self.channels, self.image_size)
         h = self.encoder(X)
         return self.mean(h), self.log_var(h)
 

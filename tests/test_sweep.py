@@ -31,7 +31,7 @@ CHILD = textwrap.dedent("""
 
 
 def finished(results_dir):
-    return sorted(p.parent.name for p in results_dir.glob("*/metrics.json"))
+    return sorted(p.parent.name for p in results_dir.glob("*/run.json"))
 
 
 def test_killed_sweep_resumes_without_recomputing(data_dir, tmp_path):
@@ -50,7 +50,7 @@ def test_killed_sweep_resumes_without_recomputing(data_dir, tmp_path):
     child.wait()
     done = finished(results_dir)
     assert 2 <= len(done) < 6, done
-    saved = {d: (results_dir / d / "metrics.json").read_bytes() for d in done}
+    saved = {d: (results_dir / d / "run.json").read_bytes() for d in done}
 
     train = lu.load_dataset(
         "cifar10", n_samples=1200, seed=0, data_dir=data_dir, download=False
@@ -81,7 +81,7 @@ def test_killed_sweep_resumes_without_recomputing(data_dir, tmp_path):
     assert len(results) == 6 and results["test_acc"].notna().all()
     assert results.set_index("name")["reused"].sum() == len(done)
     for d, blob in saved.items():
-        assert (results_dir / d / "metrics.json").read_bytes() == blob
+        assert (results_dir / d / "run.json").read_bytes() == blob
     # A third run trains nothing at all.
     calls.clear()
     again = lu.run_sweep(configs, [0], train_fn, results_dir, progress=False)
@@ -96,12 +96,12 @@ def test_changed_config_under_an_old_name_is_refused(tmp_path):
         return pd.DataFrame({"epoch": [1]}), {"val_acc": config["lr"]}
 
     lu.run_sweep({"a": {"lr": 0.1}}, [0], train_fn, tmp_path, progress=False)
-    before = (tmp_path / "a__seed0" / "metrics.json").read_text()
+    before = (tmp_path / "a__seed0" / "run.json").read_text()
     with pytest.raises(ValueError, match="different config.*another name"):
         lu.run_sweep(
             {"a": {"lr": 0.2}}, [0], train_fn, tmp_path, progress=False
         )
-    assert (tmp_path / "a__seed0" / "metrics.json").read_text() == before
+    assert (tmp_path / "a__seed0" / "run.json").read_text() == before
 
 
 def results_frame(values: dict[str, list[float]]) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from .datasets import (
     load_dataset,
     load_splits,
     resize,
+    resolve_data_dir,
 )
 from .loader import TensorLoader
 from .sources import read_idx
@@ -77,5 +78,6 @@ __all__ = [
     "random_hflip",
     "read_idx",
     "resize",
+    "resolve_data_dir",
     "train_val_split",
 ]

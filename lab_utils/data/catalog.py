@@ -55,6 +55,44 @@ NORMALIZATION = {
 }
 
 
+def as_uint8_images(X) -> torch.Tensor:
+    """X as a (n, c, h, w) uint8 tensor: uint8 as it is, integer pixels in
+    0..255 cast, float pixels in [0, 1] scaled by 255; anything else is a
+    ValueError that says what is expected."""
+    X = torch.as_tensor(X)
+    if X.dim() != 4:
+        hint = (
+            " For grey images of shape (n, h, w) add the channel axis: "
+            "X.unsqueeze(1)."
+            if X.dim() == 3
+            else ""
+        )
+        raise ValueError(
+            f"Images must be a (n, channels, height, width) tensor, got "
+            f"shape {tuple(X.shape)}.{hint}"
+        )
+    if X.dtype == torch.uint8 or X.numel() == 0:
+        return X.to(torch.uint8)
+    if X.dtype == torch.bool:
+        raise ValueError("Images must be uint8 or float, got bool.")
+    low, high = float(X.min()), float(X.max())
+    if X.is_floating_point():
+        if 0.0 <= low and high <= 1.0:
+            return (X.float() * 255.0).round_().to(torch.uint8)
+        raise ValueError(
+            f"Float images must hold values in [0, 1]; these range from "
+            f"{low:g} to {high:g}. For pixel values 0..255 pass uint8 "
+            f"(X.round().to(torch.uint8)); for normalised images, undo "
+            f"the normalisation first: the loaders normalise themselves."
+        )
+    if 0 <= low and high <= 255:
+        return X.to(torch.uint8)
+    raise ValueError(
+        f"Integer images must hold values in 0..255; these range from "
+        f"{low:g} to {high:g}."
+    )
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is neither on disk nor downloadable."""
 
@@ -65,6 +103,11 @@ class LabData:
 
     X: (n, c, h, w) uint8 tensor; y: (n,) int64 tensor; classes: names in
     label order; source: where the images were read from.
+
+    Images are checked as they come in: float images with values in
+    [0, 1] are stored as uint8 (x 255, rounded), so nothing downstream
+    divides them by 255 a second time; any other range, dtype or shape is
+    refused with a message that says what is expected.
     """
 
     name: str
@@ -73,6 +116,29 @@ class LabData:
     y: torch.Tensor
     classes: list[str]
     source: str = ""
+
+    def __post_init__(self):
+        self.X = as_uint8_images(self.X)
+        self.y = torch.as_tensor(self.y)
+        if self.y.dtype != torch.int64:
+            if self.y.is_floating_point() or self.y.dtype == torch.bool:
+                raise ValueError(
+                    f"Labels y must be integers (class indices), got "
+                    f"{self.y.dtype}."
+                )
+            self.y = self.y.long()
+        if self.y.shape != (len(self.X),):
+            raise ValueError(
+                f"y must hold one label per image: {len(self.X)} images "
+                f"but y has shape {tuple(self.y.shape)}."
+            )
+        if self.classes and len(self.y):
+            low, high = int(self.y.min()), int(self.y.max())
+            if low < 0 or high >= len(self.classes):
+                raise ValueError(
+                    f"Labels must be class indices 0..{len(self.classes) - 1}"
+                    f" (one per class name), got {low}..{high}."
+                )
 
     def __len__(self) -> int:
         return len(self.y)

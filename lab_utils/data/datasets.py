@@ -11,6 +11,7 @@ others together.
 from __future__ import annotations
 
 import difflib
+import numbers
 import os
 from pathlib import Path
 
@@ -24,8 +25,33 @@ from .subsets import balanced_subset, lfw_split, train_val_split
 
 
 def default_data_dir() -> Path:
-    """``$LAB_DATA_DIR`` if set, else ``./data``."""
-    return Path(os.environ.get("LAB_DATA_DIR") or "data").expanduser()
+    """``$LAB_DATA_DIR`` if set, else ``./data``, as an absolute path (see
+    :func:`resolve_data_dir`)."""
+    return resolve_data_dir(os.environ.get("LAB_DATA_DIR") or "data")
+
+
+def resolve_data_dir(path: str | Path) -> Path:
+    """A data folder as an absolute path, resolved once.
+
+    A relative path is taken from the directory the user started in: the
+    shell's ``$PWD``, which a notebook kernel inherits even though it runs
+    inside ``notebooks/`` (so ``LAB_DATA_DIR=../shared/datasets`` set at
+    the repository root means the same folder in a notebook). If the
+    folder exists only relative to the current directory, that one is
+    used; if it exists nowhere, the start directory's is returned, and the
+    error that follows names it.
+    """
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    here = Path.cwd() / path
+    start = os.environ.get("PWD")
+    # "/" is what some hosted kernels report; it is nobody's start folder.
+    if start and start != os.sep and Path(start).is_dir():
+        there = Path(start) / path
+        if there.exists() or not here.exists():
+            return there.resolve()
+    return here.resolve()
 
 
 def check_dataset_name(name: str) -> str:
@@ -64,11 +90,13 @@ def load_dataset(
     name = check_dataset_name(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    if n_samples is not None and n_samples <= 0:
-        raise ValueError(
-            f"n_samples must be a positive integer or None, got {n_samples!r}."
-        )
+    data_dir = resolve_data_dir(data_dir) if data_dir else default_data_dir()
+    for key, value in (("n_samples", n_samples), ("image_size", image_size)):
+        if value is not None and (not _is_whole(value) or value <= 0):
+            raise ValueError(
+                f"{key} must be a positive whole number or None, got "
+                f"{value!r} ({type(value).__name__})."
+            )
 
     data = _load_full(name, split, data_dir, download, cache)
     if image_size is not None and data.X.shape[-1] != image_size:
@@ -134,6 +162,10 @@ def load_splits(
     test = load_dataset(name, "test", n_samples=n_test, seed=seed, **options)
     train, val = train_val_split(full, n_val / len(full), seed=seed)
     return train, val, test
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def resize(X: torch.Tensor, size: int) -> torch.Tensor:

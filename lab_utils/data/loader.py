@@ -9,6 +9,7 @@ normalised there, with no worker processes and no per-image Python code.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -37,10 +38,21 @@ class TensorLoader:
         seed: int = 0,
         drop_last: bool = False,
     ):
-        if batch_size < 1:
+        whole = isinstance(batch_size, numbers.Integral) and not isinstance(
+            batch_size, bool
+        )
+        if not whole or batch_size < 1:
             raise ValueError(
-                f"batch_size must be at least 1, got {batch_size!r}."
+                f"batch_size must be a whole number of images, at least 1; "
+                f"got {batch_size!r} ({type(batch_size).__name__})."
             )
+        if data.X.dtype != torch.uint8:
+            raise ValueError(
+                f"{data.name}'s images are {data.X.dtype}, but the loader "
+                f"expects uint8 (it divides by 255 itself). Build the "
+                f"LabData from the images, which converts floats in [0, 1]."
+            )
+        batch_size = int(batch_size)
         self.device = torch.device(device or "cpu")
         self.X = data.X.to(self.device)
         self.y = data.y.to(self.device)

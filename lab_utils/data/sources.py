@@ -14,6 +14,9 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import shutil
+import tempfile
+import zlib
 from functools import partial
 from pathlib import Path
 
@@ -97,41 +100,86 @@ def not_found_error(name, data_dir, tried, download) -> DatasetNotFoundError:
 def try_download(name, split, root: Path, tried: list[str]):
     """Download into ``root`` with torchvision (for LFW, scikit-learn if
     that fails); return (reader, source path), or None with the failure
-    appended to ``tried``."""
+    appended to ``tried``. Files arrive in a temporary folder first and
+    move into ``root`` only when the download succeeded, so a failed one
+    leaves ``root`` as it was (torchvision alone would leave empty
+    folders behind)."""
     import torchvision.datasets as tvd
 
     builders = {
-        "mnist": lambda: tvd.MNIST(
-            root, train=split == "train", download=True
+        "mnist": lambda into: tvd.MNIST(
+            into, train=split == "train", download=True
         ),
-        "fashion_mnist": lambda: tvd.FashionMNIST(
-            root, train=split == "train", download=True
+        "fashion_mnist": lambda into: tvd.FashionMNIST(
+            into, train=split == "train", download=True
         ),
-        "cifar10": lambda: tvd.CIFAR10(
-            root, train=split == "train", download=True
+        "cifar10": lambda into: tvd.CIFAR10(
+            into, train=split == "train", download=True
         ),
-        "lfw": lambda: tvd.LFWPeople(root, split="10fold", download=True),
+        "lfw": lambda into: tvd.LFWPeople(into, split="10fold", download=True),
     }
+    staging = _staging_folder(root)
     try:
-        builders[name]()
-    except Exception as err:  # network errors come in many types
-        tried.append(
-            f"download with torchvision into {root} failed: "
-            f"{type(err).__name__}: {err}"
-        )
-        if name == "lfw":
-            return _download_lfw_sklearn(root, tried)
-        return None
+        try:
+            builders[name](staging)
+        except Exception as err:  # network errors come in many types
+            tried.append(
+                f"download with torchvision into {root} failed: "
+                f"{type(err).__name__}: {err}"
+            )
+            if name != "lfw":
+                return None
+            reader = _download_lfw_sklearn(staging, root, tried)
+            if reader is None or not _moved_into(staging, root, tried):
+                return None
+            return reader, root / "lfw_sklearn"
+        if not _moved_into(staging, root, tried):
+            return None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return find_local(name, split, root, [])
 
 
-def _download_lfw_sklearn(root: Path, tried: list[str]):
+def _staging_folder(root: Path) -> Path:
+    """A temporary folder for a download: inside ``root`` when it exists
+    and is writable (the move is then a rename), else the system's."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=".lab-download-", dir=root))
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="lab-download-"))
+
+
+def _moved_into(staging: Path, root: Path, tried: list[str]) -> bool:
+    try:
+        _move_into(staging, root)
+    except OSError as err:
+        tried.append(
+            f"the download succeeded but could not be moved into {root}: {err}"
+        )
+        return False
+    return True
+
+
+def _move_into(staging: Path, root: Path) -> None:
+    """Move everything in ``staging`` into ``root``, merging folders and
+    never replacing a file that is already there."""
+    root.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        target = root / item.name
+        if item.is_dir() and target.is_dir():
+            _move_into(item, target)
+        elif not target.exists():
+            shutil.move(str(item), str(target))
+
+
+def _download_lfw_sklearn(staging: Path, root: Path, tried: list[str]):
     """Second route to LFW online: scikit-learn's fetch_lfw_people (colour,
-    funneled), cached under ``root/lfw_sklearn``."""
+    funneled), downloaded into ``staging/lfw_sklearn`` (which the caller
+    moves to ``root``); returns a reader, or None."""
     try:
         from sklearn.datasets import fetch_lfw_people
 
-        home = root / "lfw_sklearn"
+        home = staging / "lfw_sklearn"
         faces = fetch_lfw_people(
             data_home=str(home),
             color=True,
@@ -158,7 +206,7 @@ def _download_lfw_sklearn(root: Path, tried: list[str]):
     X = X[..., top : top + side, left : left + side].contiguous()
     y = torch.from_numpy(np.asarray(faces.target, dtype=np.int64))
     classes = [str(n) for n in faces.target_names]
-    return (lambda: (X, y, classes)), home
+    return lambda: (X, y, classes)
 
 
 # --- reading ---------------------------------------------------------------
@@ -177,8 +225,15 @@ def skimage_faces():
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (MNIST's format), plain or gzipped, with checks."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path} cannot be decompressed ({type(err).__name__}: {err}): "
+            f"the download was cut short or the file is corrupt. Delete it "
+            f"and download the dataset again."
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(
             f"{path} is not an unsigned-byte IDX file (bad "
@@ -251,8 +306,15 @@ def _read_cifar_pickles(folder: Path, split: str):
     )
     xs, ys = [], []
     for n in names:
-        with open(folder / n, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+        try:
+            with open(folder / n, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+        except (OSError, EOFError, MemoryError, pickle.UnpicklingError) as err:
+            raise ValueError(
+                f"Cannot read {folder / n} ({type(err).__name__}: {err}): "
+                f"it is missing, cut short or corrupt. Delete {folder} and "
+                f"download the dataset again."
+            ) from None
         xs.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch["labels"], np.int64))
     return (

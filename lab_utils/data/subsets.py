@@ -50,6 +50,17 @@ def _quotas(available: list[int], n: int) -> list[int]:
 def keep_classes(data: LabData, classes: list[str]) -> LabData:
     """Only the images of ``classes`` (names), relabelled 0..k-1 in the
     order given: for training on some classes and holding out the rest."""
+    if isinstance(classes, str):
+        raise ValueError(
+            f"classes must be a list of class names, got the string "
+            f"{classes!r}: write [{classes!r}]."
+        )
+    classes = list(classes)
+    if not classes:
+        raise ValueError(
+            f"keep_classes needs at least one class name; got none. "
+            f"{data.name}'s classes: {', '.join(data.classes)}."
+        )
     missing = [c for c in classes if c not in data.classes]
     if missing:
         raise ValueError(

@@ -19,6 +19,11 @@ def channel_stats(X: torch.Tensor, batch_size: int = 4096):
     Sums run in float64 over chunks, so 50k CIFAR images need little memory
     and the result does not depend on the chunk size.
     """
+    if len(X) == 0:
+        raise ValueError(
+            "channel_stats got no images: the mean and std of an empty set "
+            "are undefined. Check the subset (n_samples, keep_classes)."
+        )
     c = X.shape[1]
     total = torch.zeros(c, dtype=torch.float64)
     total_sq = torch.zeros(c, dtype=torch.float64)
@@ -43,7 +48,9 @@ def describe(*parts: LabData) -> pd.DataFrame:
                 "shape (c, h, w)": tuple(p.X.shape[1:]),
                 "dtype": str(p.X.dtype),
                 "classes": len(p.classes),
-                "pixel range": (int(p.X.min()), int(p.X.max())),
+                "pixel range": (
+                    (int(p.X.min()), int(p.X.max())) if len(p) else "(empty)"
+                ),
             }
             for p in parts
         ]

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import resolve_data_dir
 from ..profiles import PROFILE_NAMES, resolve_profile
 
 # Cell metadata that papermill and nbclient add on every run; kept out of
@@ -47,13 +48,22 @@ def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
         )
     if not only:
         return sources
-    chosen = [p for p in sources if any(o in p.stem for o in only)]
-    if not chosen:
+    unmatched = [o for o in only if not any(_matches(o, p) for p in sources)]
+    if unmatched:
         names = ", ".join(p.stem for p in sources)
         raise ValueError(
-            f"--only {' '.join(only)} matches no notebook. Available: {names}."
+            f"--only {' '.join(unmatched)} matches no notebook. Give a "
+            f"number (1 or 01) or part of a name. Available: {names}."
         )
-    return chosen
+    return [p for p in sources if any(_matches(o, p) for o in only)]
+
+
+def _matches(selector: str, source: Path) -> bool:
+    """A number picks the notebook with that number (``1`` and ``01``
+    both pick 01, ``0`` picks none); other text, any name containing it."""
+    if selector.isdigit():
+        return int(selector) == int(source.stem[:2])
+    return selector in source.stem
 
 
 def _inputs(nb) -> list[tuple[str, str]]:
@@ -190,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        profile = resolve_profile(args.profile)
         sources = find_notebooks(args.notebooks, args.only)
         if args.inplace:
             for source in sources:
@@ -197,14 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    profile = resolve_profile(args.profile)
-    # Kernels run inside the notebooks' folder: make the data folder
-    # absolute, relative to where the runner was started (default ./data).
+    # Kernels run inside the notebooks' folder: make the data and results
+    # folders absolute, relative to where the runner was started.
     for var, default in (
         ("LAB_DATA_DIR", "data"),
         ("LAB_RESULTS_DIR", "results"),
     ):
-        os.environ[var] = str(Path(os.environ.get(var) or default).resolve())
+        os.environ[var] = str(resolve_data_dir(os.environ.get(var) or default))
     print(
         f"Running {len(sources)} notebook(s), profile {profile}, data "
         f"{os.environ['LAB_DATA_DIR']}",

@@ -1,0 +1,482 @@
+"""Careless inputs, as a new user gives them: each either works correctly
+or ends in a message that names what was wrong and what to do. Never a
+wrong number without a word, never a bare traceback. One test (or a few)
+per case of issue 14, numbered as there."""
+
+import gzip
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lab_utils as lu
+from lab_utils.tools import run_all
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_cifar(data_dir: Path, into: Path, per_class: int) -> Path:
+    """``per_class`` real CIFAR-10 test images of every class, copied into
+    ``into/cifar10/test/<class>/``; returns that folder."""
+    root = into / "cifar10" / "test"
+    for cls in lu.CIFAR10_CLASSES:
+        (root / cls).mkdir(parents=True)
+        files = sorted((data_dir / "cifar10" / "test" / cls).iterdir())
+        for f in files[:per_class]:
+            shutil.copy(f, root / cls / f.name)
+    return root
+
+
+# --- 1. the decoded-data cache notices every change ------------------------
+
+
+def test_1_cache_sees_deleted_and_overwritten_images(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    root = copy_cifar(data_dir, tmp_path, per_class=20)
+
+    def load(**options):
+        return lu.load_dataset(
+            "cifar10", "test", data_dir=tmp_path, download=False, **options
+        )
+
+    first = load()
+    assert len(first) == 200
+    for f in sorted((root / "cat").iterdir())[:10]:
+        f.unlink()
+    cats = sorted((root / "cat").iterdir())
+    for cat, dog in zip(cats, sorted((root / "dog").iterdir())):
+        shutil.copy(cat, dog)  # overwrite in place, names unchanged
+    cached, fresh = load(), load(cache=False)
+    assert len(fresh) == 190
+    assert len(cached) == 190, "the cache returned the deleted images"
+    assert torch.equal(cached.X, fresh.X), "the cache kept the old pixels"
+    dog = lu.CIFAR10_CLASSES.index("dog")
+    cat = lu.CIFAR10_CLASSES.index("cat")
+    # The first ten dog files now hold the ten cats left.
+    assert torch.equal(
+        cached.X[cached.y == dog][:10], cached.X[cached.y == cat]
+    )
+
+
+def test_1_cache_sees_a_replaced_and_a_truncated_idx_file(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_dir / "MNIST" / "raw").glob("t10k-*"):
+        shutil.copy(f, raw / f.name)
+    mnist = lu.load_dataset("mnist", "test", data_dir=tmp_path)
+    # Replaced by Fashion-MNIST's files: same names, same sizes.
+    for f in (data_dir / "FashionMNIST" / "raw").glob("t10k-*"):
+        shutil.copy(f, raw / f.name)
+    replaced = lu.load_dataset("mnist", "test", data_dir=tmp_path)
+    assert not torch.equal(replaced.X, mnist.X)
+    images = raw / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-784])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        lu.load_dataset("mnist", "test", data_dir=tmp_path)
+
+
+# --- 2. float images are not divided by 255 twice --------------------------
+
+
+def test_2_float_images_in_0_1_are_stored_as_uint8(mnist_small):
+    train, _ = mnist_small
+    as_float = lu.LabData(
+        "mnist", "train", train.X.float() / 255, train.y, train.classes
+    )
+    assert as_float.X.dtype == torch.uint8
+    assert torch.equal(as_float.X, train.X)
+    X, _ = next(iter(lu.TensorLoader(as_float, len(as_float))))
+    # Normalised with MNIST's constants: near mean 0 and std 1, not the
+    # -0.42 and 0.004 of images divided by 255 twice.
+    assert abs(float(X.mean())) < 0.1 and 0.9 < float(X.std()) < 1.1
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (torch.full((2, 1, 4, 4), 200.0), r"\[0, 1\].*uint8"),
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), r"unsqueeze\(1\)"),
+        (torch.full((2, 1, 4, 4), -1.0), r"\[0, 1\]"),
+        (torch.full((2, 1, 4, 4), 300), "0..255"),
+    ],
+)
+def test_2_images_of_another_range_or_shape_are_refused(X, message):
+    with pytest.raises(ValueError, match=message):
+        lu.LabData("mnist", "train", X, torch.zeros(2, dtype=torch.long), [])
+
+
+def test_2_labels_outside_the_classes_are_refused():
+    X = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"class indices 0..1.*got 0..2"):
+        lu.LabData("x", "train", X, torch.tensor([0, 1, 2]), ["a", "b"])
+    with pytest.raises(ValueError, match="one label per image"):
+        lu.LabData("x", "train", X, torch.tensor([0, 1]), ["a", "b"])
+
+
+def test_2_a_loader_refuses_images_changed_to_float_after_loading(
+    mnist_small,
+):
+    train, _ = mnist_small
+    changed = train.take(torch.arange(10))
+    changed.X = changed.X.float() / 255
+    with pytest.raises(ValueError, match="expects uint8"):
+        lu.TensorLoader(changed, 5)
+
+
+# --- 3. two sweeps writing one run name never mix their files --------------
+
+
+def test_3_two_sweeps_with_different_configs_never_mix(tmp_path):
+    """While sweep A trains run "a", sweep B (another notebook sharing the
+    results folder) trains and finishes "a" with another config. A must
+    not write its metrics beside B's config, and B's saved run must stay
+    B's: what is reused later is exactly what B trained."""
+
+    def train_b(config, seed):
+        return pd.DataFrame({"epoch": [1]}), {"lr_trained": config["lr"]}
+
+    def train_a(config, seed):
+        lu.run_sweep(
+            {"a": {"lr": 0.2}}, [0], train_b, tmp_path, progress=False
+        )
+        return pd.DataFrame({"epoch": [1]}), {"lr_trained": config["lr"]}
+
+    with pytest.raises(ValueError, match="different config"):
+        lu.run_sweep(
+            {"a": {"lr": 0.1}}, [0], train_a, tmp_path, progress=False
+        )
+    again = lu.run_sweep(
+        {"a": {"lr": 0.2}}, [0], train_b, tmp_path, progress=False
+    )
+    assert again["reused"].all()
+    assert again["lr"].tolist() == again["lr_trained"].tolist() == [0.2]
+    saved = lu.read_run(lu.run_dir(tmp_path, "a", 0))
+    assert saved["config"] == {"lr": 0.2}
+    assert saved["metrics"] == {"lr_trained": 0.2}
+
+
+def test_3_a_model_that_is_not_the_recorded_one_is_retrained(
+    mnist_small, tmp_path
+):
+    train, test = mnist_small
+    calls = []
+
+    def train_fn(config, seed, save_to=None):
+        calls.append(config["lr"])
+        return lu.train_margin_classifier(
+            config, seed, train, test, device="cpu", save_to=save_to
+        )
+
+    configs = {
+        "a": {"width": 0.25, "epochs": 1, "lr": 1e-3},
+        "b": {"width": 0.25, "epochs": 1, "lr": 2e-3},
+    }
+    lu.run_sweep(configs, [0], train_fn, tmp_path, save_models=True)
+    # Another process's model lands in a's folder: a must not reuse it.
+    shutil.copy(
+        lu.run_dir(tmp_path, "b", 0) / "model.pt",
+        lu.run_dir(tmp_path, "a", 0) / "model.pt",
+    )
+    calls.clear()
+    again = lu.run_sweep(configs, [0], train_fn, tmp_path, save_models=True)
+    assert calls == [1e-3]
+    assert again["reused"].tolist() == [False, True]
+
+
+# --- 4. divergence is caught, with its epoch -------------------------------
+
+
+def test_4_a_finite_but_exploding_loss_is_reported_as_diverged(data_dir):
+    train = lu.load_dataset(
+        "cifar10", n_samples=500, seed=0, data_dir=data_dir, download=False
+    )
+    train, val = lu.train_val_split(train, 0.2)
+    trained = lu.train_classifier(
+        {"optimizer": "sgd", "lr": 1e3, "epochs": 3, "preset": "small"},
+        0,
+        train,
+        val,
+        device="cpu",
+    )
+    m = trained.metrics
+    assert m["diverged"] and m["diverged_epoch"] == 1
+    assert m["epochs_run"] == 1 and m["val_acc"] == pytest.approx(0.1)
+    loss = trained.history["train_loss"].iloc[-1]
+    assert not np.isfinite(loss) or loss > 23
+
+
+def test_4_fit_raises_with_the_epoch(mnist_small):
+    train, test = mnist_small
+    model = lu.ThreeConvNet(lu.PRESETS["small"], 1, 10, 32)
+    loader = lu.TensorLoader(
+        lu.LabData(
+            train.name, "train", lu.resize(train.X, 32), train.y, train.classes
+        ),
+        64,
+        shuffle=True,
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e3)
+    with pytest.raises(lu.DivergedError, match="diverged at epoch 1") as err:
+        lu.fit(model, loader, epochs=2, optimizer=optimizer, device="cpu")
+    assert err.value.epoch == 1 and len(err.value.history) == 1
+
+
+def test_4_a_run_that_learns_is_not_called_diverged(mnist_small):
+    train, test = mnist_small
+    trained = lu.train_margin_classifier(
+        {"epochs": 2, "width": 0.25}, 0, train, test, device="cpu"
+    )
+    assert trained.metrics["diverged"] is False
+    assert trained.metrics["diverged_epoch"] is None
+
+
+# --- 5. a truncated .gz file is named --------------------------------------
+
+
+def test_5_truncated_gz_names_the_file(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (data_dir / "MNIST" / "raw").glob("t10k-*"):
+        packed = gzip.compress(f.read_bytes())
+        if "images" in f.name:
+            packed = packed[: len(packed) // 2]  # a download cut short
+        (raw / f"{f.name}.gz").write_bytes(packed)
+    with pytest.raises(ValueError) as info:
+        lu.load_dataset("mnist", "test", data_dir=tmp_path, download=False)
+    message = str(info.value)
+    assert "t10k-images-idx3-ubyte.gz" in message
+    assert "download the dataset again" in message
+
+
+def test_5_truncated_cifar_pickle_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "batches.meta").write_bytes(b"")
+    batch = {"data": np.zeros((10, 3072), np.uint8), "labels": [0] * 10}
+    whole = pickle.dumps(batch)
+    (folder / "test_batch").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="test_batch.*corrupt"):
+        lu.load_dataset("cifar10", "test", data_dir=tmp_path, download=False)
+
+
+# --- 6. command-line tools print the message alone -------------------------
+
+
+@pytest.mark.parametrize(
+    "env, args, message",
+    [
+        ({"LAB_PROFILE": "fast"}, [], "LAB_PROFILE='fast' is not a profile"),
+        ({}, ["--only", "1", "99"], "--only 99 matches no notebook"),
+        ({}, ["--only", "0"], "--only 0 matches no notebook"),
+    ],
+)
+def test_6_run_all_prints_the_message_without_a_traceback(env, args, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "lab_utils.tools.run_all", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert message in done.stderr and done.stdout == ""
+
+
+def test_6_only_picks_notebooks_by_number_or_name():
+    folder = REPO / "notebooks"
+    assert [p.stem[:2] for p in run_all.find_notebooks(folder, ["1"])] == [
+        "01"
+    ]
+    picked = run_all.find_notebooks(folder, ["06", "arcface"])
+    assert [p.stem[:2] for p in picked] == ["04", "06"]
+
+
+# --- 7. parameters of the wrong type name the parameter --------------------
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"profile": 3}, "PROFILE must be a name in quotes"),
+        ({"seed": "0"}, "SEED must be a whole number"),
+        ({"seed": 1.5}, "SEED must be a whole number"),
+        ({"data_dir": 5}, "DATA_DIR must be None or a folder path"),
+        ({"results_dir": ["a"]}, "RESULTS_DIR must be None or a folder"),
+    ],
+)
+def test_7_start_lab_checks_the_parameters_cell(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        lu.start_lab("01_data_exploration", **arguments)
+
+
+def test_7_numpy_seeds_are_fine(tmp_path):
+    run = lu.start_lab("01_data_exploration", "smoke", np.int64(3))
+    assert run.seed == 3 and type(run.seed) is int
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"batch_size": 64.0}, "'batch_size' must be a whole number"),
+        ({"lr": "1e-3"}, "'lr' must be a number"),
+        ({"optimizer": None}, "'optimizer' must be a name"),
+    ],
+)
+def test_7_config_values_of_the_wrong_type_name_the_key(change, message):
+    with pytest.raises(ValueError, match=message):
+        lu.recipes.with_defaults("classifier", change)
+
+
+# --- 8. relative data folders, and failed downloads leave nothing -----------
+
+
+def test_8_relative_lab_data_dir_is_taken_from_the_start_folder(
+    data_dir, tmp_path, monkeypatch
+):
+    """LAB_DATA_DIR=data set at a repository's root; the notebook kernel
+    runs in notebooks/ and inherits $PWD, the root."""
+    (tmp_path / "data").symlink_to(data_dir)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.setenv("LAB_DATA_DIR", "data")
+    assert lu.default_data_dir() == (tmp_path / "data").resolve()
+    run = lu.start_lab("01_data_exploration", "smoke")
+    assert run.data_dir == (tmp_path / "data").resolve()
+    assert len(lu.load_dataset("mnist", "test", download=False)) == 10_000
+
+
+def test_8_missing_relative_folder_names_the_absolute_path(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(tmp_path))
+    with pytest.raises(lu.DatasetNotFoundError) as info:
+        lu.load_dataset("mnist", data_dir="nowhere", download=False)
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in str(info.value)
+
+
+def test_8_a_failed_download_creates_no_folders(tmp_path):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    # This machine is offline: torchvision's download fails.
+    with pytest.raises(lu.DatasetNotFoundError, match="download"):
+        lu.load_dataset("mnist", "test", data_dir=empty)
+    assert list(empty.iterdir()) == []
+
+
+# --- 9. damaged sweep files are named and recomputed -----------------------
+
+
+def test_9_damaged_run_file_is_named_set_aside_and_recomputed(tmp_path):
+    calls = []
+
+    def train_fn(config, seed):
+        calls.append(seed)
+        return pd.DataFrame({"epoch": [1]}), {"val_acc": config["lr"]}
+
+    lu.run_sweep({"a": {"lr": 0.1}}, [0], train_fn, tmp_path, progress=False)
+    run_file = lu.run_dir(tmp_path, "a", 0) / "run.json"
+    run_file.write_text(run_file.read_text()[:40])  # cut off mid-write
+    with pytest.warns(
+        UserWarning, match=r"run\.json is damaged.*trained again"
+    ):
+        again = lu.run_sweep(
+            {"a": {"lr": 0.1}}, [0], train_fn, tmp_path, progress=False
+        )
+    assert calls == [0, 0] and again["val_acc"].tolist() == [0.1]
+    assert (run_file.parent / "run.damaged.json").is_file()
+    assert json.loads(run_file.read_text())["metrics"] == {"val_acc": 0.1}
+
+
+def test_9_load_histories_skips_a_damaged_run_with_a_warning(tmp_path):
+    def train_fn(config, seed):
+        return pd.DataFrame({"epoch": [1, 2]}), {"val_acc": 0.5}
+
+    lu.run_sweep({"a": {}, "b": {}}, [0], train_fn, tmp_path, progress=False)
+    (lu.run_dir(tmp_path, "b", 0) / "run.json").write_text("{")
+    with pytest.warns(UserWarning, match="b__seed0.run.json is damaged"):
+        histories = lu.load_histories(tmp_path)
+    assert histories["name"].unique().tolist() == ["a"]
+
+
+# --- 10. the smaller ones --------------------------------------------------
+
+
+def test_10_numpy_epochs_are_accepted(mnist_small):
+    train, test = mnist_small
+    trained = lu.train_margin_classifier(
+        {"epochs": np.int64(1), "width": 0.25}, 0, train, test, device="cpu"
+    )
+    assert trained.metrics["epochs_run"] == 1
+
+
+def test_10_float_batch_size_is_named(mnist_small):
+    train, _ = mnist_small
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        lu.TensorLoader(train, 64.0)
+
+
+def test_10_wrong_image_size_says_what_the_model_expects(mnist_small):
+    train, _ = mnist_small
+    model = lu.ThreeConvNet()  # for CIFAR-10: 3 x 32 x 32
+    X = next(iter(lu.TensorLoader(train, 2)))[0]
+    with pytest.raises(ValueError, match=r"\(n, 3, 32, 32\), got \(2, 1, 28"):
+        model(X)
+    vae = lu.ConvVAE(32, 3)
+    with pytest.raises(ValueError, match=r"\(n, 3, 32, 32\).*image_size=32"):
+        vae(torch.zeros(2, 1, 28, 28))
+
+
+def test_10_empty_subsets_give_clear_answers(mnist_small):
+    train, _ = mnist_small
+    with pytest.raises(ValueError, match="at least one class name"):
+        lu.keep_classes(train, [])
+    with pytest.raises(ValueError, match="list of class names"):
+        lu.keep_classes(train, "3")
+    empty = train.take(torch.tensor([], dtype=torch.long))
+    table = lu.describe(empty)
+    assert table["images"].tolist() == [0]
+    assert table["pixel range"].tolist() == ["(empty)"]
+    with pytest.raises(ValueError, match="no images"):
+        lu.channel_stats(empty.X)
+
+
+def test_10_failed_saves_leave_no_temporary_files(tmp_path):
+    target = tmp_path / "model.pt"
+
+    def fail_halfway(tmp):
+        tmp.write_bytes(b"x" * 1000)
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        lu.files.atomic_write(target, fail_halfway)
+    assert list(tmp_path.iterdir()) == []
+    # A temporary file left by a process that was killed (no such pid
+    # now) goes with the next successful write of the same file.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    stale = tmp_path / f".model.pt.{dead}.tmp"
+    stale.write_bytes(b"y" * 1000)
+    lu.save_checkpoint(target, value=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
