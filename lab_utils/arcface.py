@@ -83,7 +83,7 @@ class EmbeddingNet(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """X: (n, 1, 28, 28) -> embeddings (n, embedding_dim)."""
-        check_images(self, X, 1, 28)
+        check_images(self, X, 1, 28, fixed=True)
         return self.embedding(self.features(X))
 
 

@@ -39,6 +39,9 @@ class DivergedError(FloatingPointError):
         self.epoch = epoch
         self.history = history
 
+    def __reduce__(self):  # so it crosses process boundaries (Dask)
+        return type(self), (str(self), self.epoch, self.history)
+
 
 class NonFiniteLossError(DivergedError):
     """The training loss became NaN or infinite."""
@@ -47,7 +50,9 @@ class NonFiniteLossError(DivergedError):
 # An epoch whose mean training loss exceeds this many times the loss of
 # the very first batch (or 1, if that was smaller) has diverged: a loss
 # that has grown tenfold is not coming back. Losses in this course start
-# between 2.3 (ten classes) and a few hundred (the VAE) and fall.
+# near 2.3 (cross-entropy over ten classes), near s for the margin heads
+# (at most about 2 s + 2.3 ever) and below 1 for the VAE (per-pixel
+# error plus beta times KL), and fall.
 DIVERGENCE_FACTOR = 10.0
 
 
@@ -412,7 +417,8 @@ def _check_divergence(row: dict, state: dict, optimizer) -> None:
     """Raise DivergedError when the epoch's mean training loss is NaN or
     infinite, or DIVERGENCE_FACTOR times above the first batch's."""
     loss, start = row["train_loss"], state["start_loss"]
-    limit = DIVERGENCE_FACTOR * max(abs(start), 1.0)
+    reference = abs(start) if math.isfinite(start) else 1.0
+    limit = DIVERGENCE_FACTOR * max(reference, 1.0)
     if math.isfinite(loss) and loss <= limit:
         return
     epoch = row["epoch"]

@@ -58,15 +58,22 @@ def three_conv_config(preset: str = "small", **changes) -> ThreeConvConfig:
     return replace(PRESETS[preset], **changes)
 
 
-def check_images(model: nn.Module, X: torch.Tensor, channels, size):
+def check_images(
+    model: nn.Module, X: torch.Tensor, channels, size, fixed: bool = False
+):
     """Refuse a batch the model was not built for, with a message that
-    says what it expects (instead of a shape error deep inside)."""
+    says what it expects (instead of a shape error deep inside). fixed:
+    the model comes in this one size only."""
     if X.dim() != 4 or X.shape[1] != channels or X.shape[-2:] != (size, size):
+        other = (
+            ""
+            if fixed
+            else " (or build the model for this data's size and channels)"
+        )
         raise ValueError(
             f"{type(model).__name__} was built for images of shape "
             f"(n, {channels}, {size}, {size}), got {tuple(X.shape)}. Load "
-            f"the data with image_size={size} (or the model for this "
-            f"data's size and channels)."
+            f"the data with image_size={size}{other}."
         )
 
 

@@ -363,8 +363,11 @@ def start_lab(
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
     data_dir = resolve_data_dir(data_dir) if data_dir else default_data_dir()
-    results = resolve_data_dir(
-        results_dir or os.environ.get("LAB_RESULTS_DIR") or "results"
+    results_dir = results_dir or os.environ.get("LAB_RESULTS_DIR")
+    results = (
+        resolve_data_dir(results_dir)
+        if results_dir
+        else Path("results").resolve()
     )
     seed_everything(seed)
     return LabRun(

@@ -19,7 +19,6 @@ import inspect
 import json
 import math
 import os
-import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .engine import progress_enabled
+from .files import remove_stale_temporaries, temporary_path
 from .metrics import is_accuracy, metric_mode
 
 # train_fn(config, seed) -> a recipes.Trained, or (history, metrics).
@@ -83,20 +83,26 @@ def run_sweep(
         disable=not progress_enabled(progress) or None,
     )
     for name, seed in bar:
-        config = json.loads(json.dumps(configs[name]))  # plain JSON types
+        # Plain JSON types, as they will be read back.
+        config = json.loads(json.dumps(configs[name], default=_plain))
         folder = run_dir(results_dir, name, seed)
         saved = read_run(folder, set_aside_damaged=True)
-        if saved is not None:
+        if saved is None:
+            _warn_if_old_layout(folder)
+        else:
             _check_same_run(folder, saved, name, seed, config)
         if saved is not None and (
             not save_models or _model_matches(folder, saved)
         ):
             metrics, reused = saved["metrics"], True
         else:
-            metrics = _train_and_claim(
+            if saved is not None:
+                # Its model is missing or not the one it recorded: the
+                # record goes, and the run is trained again.
+                (folder / RUN_FILE).unlink(missing_ok=True)
+            metrics, reused = _train_and_claim(
                 folder, name, seed, config, train_fn, save_models
             )
-            reused = False
         rows.append(
             {"name": name, "seed": seed, **config, **metrics, "reused": reused}
         )
@@ -108,34 +114,58 @@ def read_run(folder: str | Path, set_aside_damaged: bool = False):
     """The finished run saved in ``folder`` as a dict (name, seed, config,
     metrics, history, model), or None when there is none. A damaged
     ``run.json`` gives a warning that names it and None; with
-    ``set_aside_damaged`` it is also renamed ``run.damaged.json`` (kept
-    for a look, never read again), so the run is trained afresh."""
+    ``set_aside_damaged`` (what a sweep does) it is also renamed
+    ``run.damaged.json``, kept for a look and never read again, and the
+    run is trained afresh."""
     path = Path(folder) / RUN_FILE
     try:
-        text = path.read_text()
+        record = json.loads(path.read_text())
+        _check_record(record)
     except FileNotFoundError:
         return None
-    try:
-        record = json.loads(text)
-        missing = {"name", "seed", "config", "metrics", "history"} - set(
-            record
+    except (OSError, ValueError, TypeError) as err:  # bad bytes, bad JSON
+        then = (
+            "it is set aside as run.damaged.json and the run will be "
+            "trained again"
+            if set_aside_damaged
+            else "the run is skipped"
         )
-        if missing:
-            raise ValueError(f"no {', '.join(sorted(missing))}")
-    except (ValueError, TypeError) as err:
-        what = (
-            "it is set aside as run.damaged.json and the run"
-            if (set_aside_damaged)
-            else "the run"
-        )
-        warnings.warn(
-            f"{path} is damaged ({err}); {what} will be trained again.",
-            stacklevel=2,
-        )
+        warnings.warn(f"{path} is damaged ({err}); {then}.", stacklevel=3)
         if set_aside_damaged:
             os.replace(path, path.with_name("run.damaged.json"))
         return None
     return record
+
+
+_RECORD_FIELDS = {
+    "name": str,
+    "seed": int,
+    "config": dict,
+    "metrics": dict,
+    "history": list,
+}
+
+
+def _check_record(record) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f"a {type(record).__name__}, not a run record")
+    for key, kind in _RECORD_FIELDS.items():
+        if not isinstance(record.get(key), kind):
+            raise ValueError(f"{key!r} missing or not a {kind.__name__}")
+
+
+def _warn_if_old_layout(folder: Path) -> None:
+    """Runs saved before run.json (config.json, history.csv and
+    metrics.json written one by one) cannot be checked to agree with
+    each other, so they are trained again; say so, once per run."""
+    if (folder / "metrics.json").exists():
+        warnings.warn(
+            f"{folder} holds a run in the old layout (config.json, "
+            f"history.csv, metrics.json), whose files cannot be checked "
+            f"to belong together; it is trained again and saved as "
+            f"run.json. The old files are left as they are.",
+            stacklevel=3,
+        )
 
 
 def _check_same_run(folder, saved, name, seed, config) -> None:
@@ -152,11 +182,16 @@ def _check_same_run(folder, saved, name, seed, config) -> None:
 
 def _train_and_claim(folder, name, seed, config, train_fn, save_models):
     """Train one run, then write its record and (with save_models) its
-    model in place; returns its metrics. The model is trained into a
-    private file first, so a second process on the same run cannot mix
-    its model with this one's record."""
+    model in place; returns (metrics, reused). The model is trained into
+    a private file first and moved in only by the process whose record
+    claimed the run, so two processes never mix a model and a record. A
+    process that finds the run finished meanwhile by another, with the
+    same config, uses that one (reused True) and drops its own."""
     folder.mkdir(parents=True, exist_ok=True)
-    private = folder / f".model.{os.getpid()}.{uuid.uuid4().hex[:8]}.pt"
+    model = folder / "model.pt"
+    for path in (folder / RUN_FILE, model):
+        remove_stale_temporaries(path)  # left by a killed process
+    private = temporary_path(model)
     extra = {"save_to": private} if save_models else {}
     try:
         history, metrics = _history_and_metrics(
@@ -170,39 +205,43 @@ def _train_and_claim(folder, name, seed, config, train_fn, save_models):
             "history": history.to_dict("records"),
             "model": _fingerprint(private) if save_models else None,
         }
-        _claim(folder, record)
+        other = _claim(folder, record)
+        if other is not None:
+            return other["metrics"], True
         if save_models:
-            os.replace(private, folder / "model.pt")
+            os.replace(private, model)
     finally:
         private.unlink(missing_ok=True)
-    return metrics
+    return metrics, False
 
 
-def _claim(folder: Path, record: dict) -> None:
-    """Write ``record`` as folder/run.json in one step. If another
-    process finished this run meanwhile with a different config, refuse
-    (its run stays); with the same config, either record is right."""
+def _claim(folder: Path, record: dict):
+    """Write ``record`` as folder/run.json, unless the run is there
+    already: then return that record if its config is the same, and
+    refuse if it differs (the saved run stays). Returns None when this
+    record was written. Hard links make the claim atomic; where a drive
+    has none (some cloud drives), the check and the write are two steps."""
     path = folder / RUN_FILE
-    tmp = folder / f".{RUN_FILE}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=_plain))
+    tmp = temporary_path(path)
     try:
+        tmp.write_text(json.dumps(record, indent=1, default=_plain))
         try:
             os.link(tmp, path)  # fails if the file exists: an atomic claim
-            return
+            return None
         except FileExistsError:
             pass
         except OSError:
-            pass  # no hard links here (some cloud drives): check, replace
+            if not path.exists():
+                os.replace(tmp, path)
+                return None
         other = read_run(folder, set_aside_damaged=True)
-        if other is not None:
-            _check_same_run(
-                folder,
-                other,
-                record["name"],
-                record["seed"],
-                record["config"],
-            )
-        os.replace(tmp, path)
+        if other is None:  # it was damaged, and is now set aside
+            os.replace(tmp, path)
+            return None
+        _check_same_run(
+            folder, other, record["name"], record["seed"], record["config"]
+        )
+        return other
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -168,6 +168,43 @@ def test_3_two_sweeps_with_different_configs_never_mix(tmp_path):
     assert saved["metrics"] == {"lr_trained": 0.2}
 
 
+def test_3_a_run_finished_meanwhile_with_the_same_config_is_used(tmp_path):
+    """Two processes on the same run and config: the second to finish
+    takes the first one's record and drops its own."""
+
+    def inner(config, seed):
+        return pd.DataFrame({"epoch": [1]}), {"who": "inner"}
+
+    def outer(config, seed):
+        lu.run_sweep({"a": {"lr": 0.1}}, [0], inner, tmp_path, progress=False)
+        return pd.DataFrame({"epoch": [1]}), {"who": "outer"}
+
+    results = lu.run_sweep(
+        {"a": {"lr": 0.1}}, [0], outer, tmp_path, progress=False
+    )
+    assert results["who"].tolist() == ["inner"] and results["reused"].all()
+    assert lu.read_run(lu.run_dir(tmp_path, "a", 0))["metrics"] == {
+        "who": "inner"
+    }
+
+
+def test_3_runs_in_the_old_layout_are_trained_again_with_a_warning(
+    tmp_path,
+):
+    old = lu.run_dir(tmp_path, "a", 0)
+    old.mkdir()
+    (old / "config.json").write_text('{"name": "a", "seed": 0}')
+    (old / "metrics.json").write_text('{"val_acc": 0.9}')
+
+    def train_fn(config, seed):
+        return pd.DataFrame({"epoch": [1]}), {"val_acc": 0.5}
+
+    with pytest.warns(UserWarning, match="old layout.*trained again"):
+        results = lu.run_sweep({"a": {}}, [0], train_fn, tmp_path)
+    assert results["val_acc"].tolist() == [0.5]
+    assert (old / "metrics.json").read_text() == '{"val_acc": 0.9}'
+
+
 def test_3_a_model_that_is_not_the_recorded_one_is_retrained(
     mnist_small, tmp_path
 ):
@@ -232,6 +269,15 @@ def test_4_fit_raises_with_the_epoch(mnist_small):
     with pytest.raises(lu.DivergedError, match="diverged at epoch 1") as err:
         lu.fit(model, loader, epochs=2, optimizer=optimizer, device="cpu")
     assert err.value.epoch == 1 and len(err.value.history) == 1
+
+
+def test_4_the_error_survives_pickling():
+    """Sweeps spread over processes (Dask) send errors back pickled."""
+    import pickle as pk
+
+    err = lu.DivergedError("diverged at epoch 2", 2, pd.DataFrame({"a": [1]}))
+    back = pk.loads(pk.dumps(err))
+    assert back.epoch == 2 and str(back) == str(err)
 
 
 def test_4_a_run_that_learns_is_not_called_diverged(mnist_small):
@@ -373,13 +419,33 @@ def test_8_missing_relative_folder_names_the_absolute_path(
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in str(info.value)
 
 
-def test_8_a_failed_download_creates_no_folders(tmp_path):
-    empty = tmp_path / "data"
-    empty.mkdir()
+def test_8_a_stale_pwd_is_ignored_and_defaults_stay_here(
+    tmp_path, monkeypatch
+):
+    """A $PWD that does not hold the current folder (left by an unrelated
+    process) is not a start folder; ./data without LAB_DATA_DIR is the
+    current folder's."""
+    (tmp_path / "elsewhere" / "data").mkdir(parents=True)
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setenv("PWD", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("LAB_DATA_DIR", "data")
+    assert lu.default_data_dir() == (tmp_path / "here" / "data").resolve()
+    monkeypatch.delenv("LAB_DATA_DIR")
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert lu.default_data_dir() == (tmp_path / "here" / "data").resolve()
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_8_a_failed_download_creates_no_folders(tmp_path, exists):
+    data = tmp_path / "data"
+    if exists:
+        data.mkdir()
     # This machine is offline: torchvision's download fails.
     with pytest.raises(lu.DatasetNotFoundError, match="download"):
-        lu.load_dataset("mnist", "test", data_dir=empty)
-    assert list(empty.iterdir()) == []
+        lu.load_dataset("mnist", "test", data_dir=data)
+    assert list(tmp_path.iterdir()) == ([data] if exists else [])
+    assert not exists or list(data.iterdir()) == []
 
 
 # --- 9. damaged sweep files are named and recomputed -----------------------
@@ -406,13 +472,33 @@ def test_9_damaged_run_file_is_named_set_aside_and_recomputed(tmp_path):
     assert json.loads(run_file.read_text())["metrics"] == {"val_acc": 0.1}
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"\xff\xfe not text",
+        b"[1, 2]",
+        b'{"name": "a", "seed": 0, "config": {}, "metrics": 3, "history": []}',
+    ],
+    ids=["bytes", "a list", "metrics not a dict"],
+)
+def test_9_any_damage_is_caught(tmp_path, damage):
+    def train_fn(config, seed):
+        return pd.DataFrame({"epoch": [1]}), {"val_acc": 0.5}
+
+    lu.run_sweep({"a": {}}, [0], train_fn, tmp_path, progress=False)
+    (lu.run_dir(tmp_path, "a", 0) / "run.json").write_bytes(damage)
+    with pytest.warns(UserWarning, match="damaged"):
+        again = lu.run_sweep({"a": {}}, [0], train_fn, tmp_path)
+    assert again["val_acc"].tolist() == [0.5]
+
+
 def test_9_load_histories_skips_a_damaged_run_with_a_warning(tmp_path):
     def train_fn(config, seed):
         return pd.DataFrame({"epoch": [1, 2]}), {"val_acc": 0.5}
 
     lu.run_sweep({"a": {}, "b": {}}, [0], train_fn, tmp_path, progress=False)
     (lu.run_dir(tmp_path, "b", 0) / "run.json").write_text("{")
-    with pytest.warns(UserWarning, match="b__seed0.run.json is damaged"):
+    with pytest.warns(UserWarning, match="b__seed0.run.json is damaged.*skip"):
         histories = lu.load_histories(tmp_path)
     assert histories["name"].unique().tolist() == ["a"]
 
@@ -476,7 +562,14 @@ def test_10_failed_saves_leave_no_temporary_files(tmp_path):
         capture_output=True,
         text=True,
     ).stdout.strip()
-    stale = tmp_path / f".model.pt.{dead}.tmp"
+    host = lu.files.temporary_path(target).name.split("@")[1][: -len(".tmp")]
+    stale = tmp_path / f".model.pt.{dead}@{host}.tmp"
     stale.write_bytes(b"y" * 1000)
+    # One from another machine sharing the folder is not ours to judge.
+    elsewhere = tmp_path / f".model.pt.{dead}@another-machine.tmp"
+    elsewhere.write_bytes(b"z")
     lu.save_checkpoint(target, value=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        elsewhere.name,
+        "model.pt",
+    ]

@@ -25,33 +25,48 @@ from .subsets import balanced_subset, lfw_split, train_val_split
 
 
 def default_data_dir() -> Path:
-    """``$LAB_DATA_DIR`` if set, else ``./data``, as an absolute path (see
-    :func:`resolve_data_dir`)."""
-    return resolve_data_dir(os.environ.get("LAB_DATA_DIR") or "data")
+    """``$LAB_DATA_DIR`` if set (see :func:`resolve_data_dir`), else
+    ``./data``, as an absolute path."""
+    value = os.environ.get("LAB_DATA_DIR")
+    return resolve_data_dir(value) if value else Path("data").resolve()
 
 
 def resolve_data_dir(path: str | Path) -> Path:
-    """A data folder as an absolute path, resolved once.
+    """A folder the user named (``LAB_DATA_DIR``, ``DATA_DIR``, ...) as an
+    absolute path, resolved once.
 
-    A relative path is taken from the directory the user started in: the
-    shell's ``$PWD``, which a notebook kernel inherits even though it runs
-    inside ``notebooks/`` (so ``LAB_DATA_DIR=../shared/datasets`` set at
-    the repository root means the same folder in a notebook). If the
-    folder exists only relative to the current directory, that one is
-    used; if it exists nowhere, the start directory's is returned, and the
-    error that follows names it.
+    A relative path is taken first from the folder the user started in,
+    the shell's ``$PWD``, when the current folder is inside it: a notebook
+    kernel runs in ``notebooks/`` but inherits ``$PWD`` from the shell
+    that started Jupyter or papermill at the repository root, so
+    ``LAB_DATA_DIR=../shared/datasets`` means there what it meant in the
+    shell. If the folder exists only relative to the current folder, that
+    one is used; if it exists nowhere, the start folder's is returned, and
+    the error that follows names it.
     """
     path = Path(path).expanduser()
     if path.is_absolute():
         return path
-    here = Path.cwd() / path
-    start = os.environ.get("PWD")
-    # "/" is what some hosted kernels report; it is nobody's start folder.
-    if start and start != os.sep and Path(start).is_dir():
-        there = Path(start) / path
-        if there.exists() or not here.exists():
-            return there.resolve()
-    return here.resolve()
+    here = (Path.cwd() / path).resolve()
+    start = _start_folder()
+    if start is None:
+        return here
+    there = (start / path).resolve()
+    if there.exists() or not here.exists():
+        return there
+    return here
+
+
+def _start_folder() -> Path | None:
+    """``$PWD`` when it is a real folder that holds the current one (a
+    ``$PWD`` left over from an unrelated process is ignored)."""
+    value = os.environ.get("PWD")
+    if not value:
+        return None
+    start, cwd = Path(value).resolve(), Path.cwd().resolve()
+    if start == cwd or start == Path(start.anchor):
+        return None  # the same folder, or a filesystem root: no help
+    return start if cwd.is_relative_to(start) else None
 
 
 def check_dataset_name(name: str) -> str:

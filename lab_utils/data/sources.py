@@ -118,35 +118,71 @@ def try_download(name, split, root: Path, tried: list[str]):
         ),
         "lfw": lambda into: tvd.LFWPeople(into, split="10fold", download=True),
     }
+    created = not root.exists()
     staging = _staging_folder(root)
     try:
-        try:
-            builders[name](staging)
-        except Exception as err:  # network errors come in many types
-            tried.append(
-                f"download with torchvision into {root} failed: "
-                f"{type(err).__name__}: {err}"
-            )
-            if name != "lfw":
-                return None
-            reader = _download_lfw_sklearn(staging, root, tried)
-            if reader is None or not _moved_into(staging, root, tried):
-                return None
-            return reader, root / "lfw_sklearn"
-        if not _moved_into(staging, root, tried):
-            return None
+        found = _download(builders[name], staging, root, tried)
+        if found is None and name == "lfw":
+            found = _lfw_sklearn(staging, root, tried)
+        elif found is not None:
+            found = find_local(name, split, root, [])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return find_local(name, split, root, [])
+        if created:
+            _remove_empty(root)  # a failed download leaves no empty folder
+    return found
+
+
+def _download(build, staging: Path, root: Path, tried: list[str]):
+    """``build(staging)`` (torchvision's download), then the files moved
+    into ``root``; True, or None with the failure in ``tried``."""
+    try:
+        build(staging)
+    except Exception as err:  # network errors come in many types
+        tried.append(
+            f"download with torchvision into {root} failed: "
+            f"{type(err).__name__}: {err}"
+        )
+        return None
+    return True if _moved_into(staging, root, tried) else None
+
+
+def _lfw_sklearn(staging: Path, root: Path, tried: list[str]):
+    """LFW through scikit-learn: from its own cache in ``root/lfw_sklearn``
+    when an earlier call left one there, else downloaded into the staging
+    folder and moved into ``root`` (only its own folder: whatever a failed
+    torchvision download left beside it stays behind)."""
+    home = root / "lfw_sklearn"
+    if home.is_dir():
+        reader = _download_lfw_sklearn(home, tried)
+        return None if reader is None else (reader, home)
+    reader = _download_lfw_sklearn(staging / "lfw_sklearn", tried)
+    if reader is None:
+        return None
+    (staging / "sklearn_only").mkdir()
+    shutil.move(str(staging / "lfw_sklearn"), str(staging / "sklearn_only"))
+    if not _moved_into(staging / "sklearn_only", root, tried):
+        return None
+    return reader, home
 
 
 def _staging_folder(root: Path) -> Path:
-    """A temporary folder for a download: inside ``root`` when it exists
-    and is writable (the move is then a rename), else the system's."""
+    """A temporary folder for a download, inside ``root`` (created if
+    need be, so the move is a rename); the system's when ``root`` cannot
+    be written."""
     try:
+        root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".lab-download-", dir=root))
     except OSError:
         return Path(tempfile.mkdtemp(prefix="lab-download-"))
+
+
+def _remove_empty(folder: Path) -> None:
+    """Remove ``folder`` if a failed download left it empty."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty, or already gone
 
 
 def _moved_into(staging: Path, root: Path, tried: list[str]) -> bool:
@@ -172,14 +208,12 @@ def _move_into(staging: Path, root: Path) -> None:
             shutil.move(str(item), str(target))
 
 
-def _download_lfw_sklearn(staging: Path, root: Path, tried: list[str]):
+def _download_lfw_sklearn(home: Path, tried: list[str]):
     """Second route to LFW online: scikit-learn's fetch_lfw_people (colour,
-    funneled), downloaded into ``staging/lfw_sklearn`` (which the caller
-    moves to ``root``); returns a reader, or None."""
+    funneled) with its files in ``home``; returns a reader, or None."""
     try:
         from sklearn.datasets import fetch_lfw_people
 
-        home = staging / "lfw_sklearn"
         faces = fetch_lfw_people(
             data_home=str(home),
             color=True,
@@ -189,8 +223,7 @@ def _download_lfw_sklearn(staging: Path, root: Path, tried: list[str]):
         )
     except Exception as err:
         tried.append(
-            f"download with scikit-learn's fetch_lfw_people into "
-            f"{root / 'lfw_sklearn'} failed: "
+            f"download with scikit-learn's fetch_lfw_people failed: "
             f"{type(err).__name__}: {err}"
         )
         return None

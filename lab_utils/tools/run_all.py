@@ -38,7 +38,8 @@ class RunResult:
 
 def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     """The ``NN_name.py`` sources in ``folder``, filtered by ``only``
-    (each a number like ``01`` or part of a name)."""
+    (each a lab number, ``1`` or ``01``, or part of a name); a selector
+    that matches nothing is an error, never silently dropped."""
     sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
     if not sources:
         raise FileNotFoundError(
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="+",
         metavar="NAME",
-        help="run only notebooks whose name contains NAME "
-        "(e.g. 01 or data_exploration)",
+        help="run only these notebooks: a number (1 or 01) picks that "
+        "lab, other text every name containing it (e.g. arcface)",
     )
     parser.add_argument(
         "--inplace",
