@@ -1,7 +1,18 @@
-"""Training throughput: our tensor pipeline vs a DataLoader + PIL one.
+"""Training throughput: our tensor pipeline vs a DataLoader + PIL one, and
+``lab_utils.fit`` vs a bare training loop.
 
     LAB_DATA_DIR=../shared/datasets python benchmarks/train_throughput.py \
-        [--n-images N] [--batch-size B]
+        [--n-images N] [--batch-size B] [--repeats R]
+
+Part 2, fit vs bare: the same model, data and batches (a TensorLoader, no
+augmentation), trained for one epoch by ``lu.fit`` (no validation, no
+callbacks) and by a bare loop (forward, cross-entropy, zero_grad,
+backward, Adam step; nothing read to the host), alternating R times;
+prints the median images/s of each and fit/bare. The goal is 0.95 or
+better: fit's bookkeeping (metrics summed on the device, a finite check
+every lab_utils.engine.CHECK_EVERY batches) must cost almost nothing.
+
+Part 1:
 
 For the "small" and "wide" ThreeConvNet presets, times one training epoch
 over the same CIFAR-10 images with
@@ -20,6 +31,7 @@ channels_last, as lab_utils.fit does), else on the CPU.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -76,6 +88,46 @@ def train_epoch(model, batches, device, amp: bool) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
+def bare_epoch(model, loader, device, amp: bool) -> tuple[int, float]:
+    """The loop a course writes by hand, with nothing read to the host."""
+    return train_epoch(model, loader, device, amp)
+
+
+def fit_epoch_time(model, loader, device) -> tuple[int, float]:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    lu.fit(
+        model,
+        loader,
+        epochs=1,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        device=device,
+        progress=False,
+    )
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return len(loader.y), time.perf_counter() - start
+
+
+def fit_vs_bare(preset, data, batch_size, device, repeats: int):
+    """Median images/s of fit and of the bare loop, alternating."""
+    amp = device.type == "cuda"
+    rates = {"fit": [], "bare": []}
+    for _ in range(repeats):
+        for kind in ("bare", "fit"):
+            loader = lu.TensorLoader(
+                data, batch_size, shuffle=True, device=device, seed=0
+            )
+            model = make_model(preset, device)
+            if kind == "fit":
+                count, seconds = fit_epoch_time(model, loader, device)
+            else:
+                count, seconds = bare_epoch(model, loader, device, amp)
+            rates[kind].append(count / seconds)
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
 def make_model(preset, device):
     lu.seed_everything(0)
     fmt = (
@@ -97,6 +149,17 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=["small", "wide"])
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="alternating fit/bare epochs per model (median kept)",
+    )
+    parser.add_argument(
+        "--only-fit",
+        action="store_true",
+        help="skip part 1 (our pipeline vs DataLoader + PIL)",
+    )
     args = parser.parse_args()
 
     device = lu.default_device()
@@ -121,6 +184,25 @@ def main() -> None:
         f"{torch.get_num_threads()} CPU threads"
     )
 
+    print("\nfit vs a bare loop (same model, data and batches):")
+    for preset in args.models:
+        warm = lu.TensorLoader(
+            lu.balanced_subset(data, 512), 64, device=device
+        )
+        train_epoch(make_model(preset, device), warm, device, amp)
+        rates = fit_vs_bare(
+            preset, data, args.batch_size, device, args.repeats
+        )
+        print(
+            f"  {preset}: fit {rates['fit']:,.0f} img/s, bare "
+            f"{rates['bare']:,.0f} img/s, fit/bare "
+            f"{rates['fit'] / rates['bare']:.3f}",
+            flush=True,
+        )
+    if args.only_fit:
+        return
+
+    print("\nour pipeline vs DataLoader + PIL:")
     rows = []
     for preset in args.models:
         # Warm-up (kernel selection, allocator), not timed.

@@ -32,9 +32,10 @@ from .checkpoints import restore_training_state, save_training_state
 class DivergedError(FloatingPointError):
     """Training diverged: the loss became NaN or infinite, or rose far
     above where it started. ``epoch``: the epoch it happened in;
-    ``history``: a DataFrame of every epoch up to and including it."""
+    ``history``: a DataFrame of the epochs before it, and of that epoch
+    too when it ran to its end."""
 
-    def __init__(self, message: str, epoch: int, history: pd.DataFrame):
+    def __init__(self, message: str, epoch: int, history: pd.DataFrame | None):
         super().__init__(message)
         self.epoch = epoch
         self.history = history
@@ -338,9 +339,14 @@ def fit(
     for epoch in bar:
         t0 = time.perf_counter()
         row = {"epoch": epoch}
-        metrics, first_loss = fit_epoch(
-            model, train_loader, optimizer, step, precision, scaler, epoch
-        )
+        try:
+            metrics, first_loss = fit_epoch(
+                model, train_loader, optimizer, step, precision, scaler, epoch
+            )
+        except DivergedError as err:
+            if err.history is None:
+                err.history = pd.DataFrame(history)  # the epochs before
+            raise
         row.update(metrics)
         if state["start_loss"] is None:
             state["start_loss"] = first_loss
@@ -374,6 +380,13 @@ def fit(
     return pd.DataFrame(history)
 
 
+# How often fit_epoch reads the running loss to the host to check it is
+# finite: once per this many batches, not per batch, so the GPU is never
+# kept waiting for nothing (a read is a sync: the CPU waits for every
+# queued kernel). A NaN is then caught within this many batches.
+CHECK_EVERY = 100
+
+
 def fit_epoch(
     model: nn.Module,
     loader,
@@ -385,12 +398,12 @@ def fit_epoch(
 ) -> tuple[dict, float]:
     """One pass over ``loader`` in train mode: the batch-size-weighted mean
     of each ``step`` metric, as ``train_<key>``, and the loss of the first
-    batch (before its update). Sums stay on the device and are read once,
-    at the end: reading a loss per batch would make the CPU wait for the
-    GPU at every step."""
+    batch (before its update). Sums stay on the device; the loss is read
+    every CHECK_EVERY batches to stop a run that became NaN, and everything
+    once at the end."""
     model.train()
-    sums, n, first = {}, 0, None
-    for batch in loader:
+    sums, n, first, checked = {}, 0, None, 0
+    for b, batch in enumerate(loader, start=1):
         batch = precision.batch(batch)
         with precision.autocast():
             out = step(model, batch)
@@ -405,12 +418,37 @@ def fit_epoch(
         for k, v in out.items():
             sums[k] = sums.get(k, 0.0) + _wide(v) * size
         n += size
+        if b % CHECK_EVERY == 0:
+            _check_finite(sums["loss"], epoch, checked + 1, b, optimizer)
+            checked = b
     if n == 0:
         raise ValueError(
             "The training loader produced no batches: "
             "check the dataset size and batch_size."
         )
+    if checked < b:
+        _check_finite(sums["loss"], epoch, checked + 1, b, optimizer)
     return {f"train_{k}": float(v) / n for k, v in sums.items()}, float(first)
+
+
+def _check_finite(loss_sum, epoch, first_batch, last_batch, optimizer):
+    value = float(loss_sum)
+    if math.isfinite(value):
+        return
+    raise NonFiniteLossError(
+        f"Training diverged at epoch {epoch}: the training loss became "
+        f"{value} between batches {first_batch} and {last_batch}. "
+        f"{_ADVICE.format(lr=optimizer.param_groups[0]['lr'])}",
+        epoch,
+        None,  # fit adds the history
+    )
+
+
+_ADVICE = (
+    "Lower the learning rate (now {lr:g}), check the inputs are "
+    "normalised, or clip gradients. The last checkpoint (if any) holds "
+    "the last good epoch."
+)
 
 
 def _check_divergence(row: dict, state: dict, optimizer) -> None:
@@ -432,10 +470,7 @@ def _check_divergence(row: dict, state: dict, optimizer) -> None:
     error = NonFiniteLossError if not math.isfinite(loss) else DivergedError
     raise error(
         f"Training diverged at epoch {epoch}: the mean training loss "
-        f"{what}. Lower the learning rate (now "
-        f"{optimizer.param_groups[0]['lr']:g}), check the inputs are "
-        f"normalised, or clip gradients. The last checkpoint (if any) "
-        f"holds the last good epoch.",
+        f"{what}. {_ADVICE.format(lr=optimizer.param_groups[0]['lr'])}",
         epoch,
         history,
     )
