@@ -250,9 +250,12 @@ def test_4_a_finite_but_exploding_loss_is_reported_as_diverged(data_dir):
     )
     m = trained.metrics
     assert m["diverged"] and m["diverged_epoch"] == 1
-    assert m["epochs_run"] == 1 and m["val_acc"] == pytest.approx(0.1)
-    loss = trained.history["train_loss"].iloc[-1]
-    assert not np.isfinite(loss) or loss > 23
+    assert m["val_acc"] == pytest.approx(0.1)
+    # The loss overflows within the first epoch: no epoch completed, or
+    # the one that did ended far above the start.
+    assert m["epochs_run"] == len(trained.history) <= 1
+    if len(trained.history):
+        assert trained.history["train_loss"].iloc[-1] > 23
 
 
 def test_4_fit_raises_with_the_epoch(mnist_small):
@@ -268,7 +271,10 @@ def test_4_fit_raises_with_the_epoch(mnist_small):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e3)
     with pytest.raises(lu.DivergedError, match="diverged at epoch 1") as err:
         lu.fit(model, loader, epochs=2, optimizer=optimizer, device="cpu")
-    assert err.value.epoch == 1 and len(err.value.history) == 1
+    # It overflows within the epoch: caught there, with the batch range,
+    # and the history holds the epochs before it (none).
+    assert err.value.epoch == 1 and len(err.value.history) == 0
+    assert "between batches 1 and 10" in str(err.value)
 
 
 def test_4_the_error_survives_pickling():
