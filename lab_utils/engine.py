@@ -10,7 +10,6 @@ changes what one batch does by passing its own ``step`` (ArcFace, the VAE).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import random
 import time
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoints import restore_training_state, save_training_state
+from .data.catalog import is_whole
 
 
 class DivergedError(FloatingPointError):
@@ -306,7 +306,7 @@ def fit(
     channels_last: NHWC memory layout for convolutions, default on for
     CUDA, where tensor cores want it.
     """
-    if not _is_whole(epochs) or epochs < 1:
+    if not is_whole(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
     epochs = int(epochs)
     precision = Precision.choose(device, amp, channels_last)
@@ -474,11 +474,6 @@ def _check_divergence(row: dict, state: dict, optimizer) -> None:
         epoch,
         history,
     )
-
-
-def _is_whole(value) -> bool:
-    """An integer (Python's or numpy's), not a bool or a float."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _start_epoch(checkpoint, resume: bool, epochs: int, state: dict) -> int:

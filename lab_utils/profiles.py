@@ -7,7 +7,6 @@ CUDA, else cpu. ``$LAB_PROFILE`` replaces the notebook's default ``auto``.
 
 from __future__ import annotations
 
-import numbers
 import os
 import platform
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .data import default_data_dir, resolve_data_dir
+from .data.catalog import is_whole
 from .engine import default_device, seed_everything
 
 PROFILE_NAMES = ("smoke", "cpu", "full")
@@ -384,7 +384,7 @@ def start_lab(
 def _check_parameters(seed, data_dir, results_dir) -> None:
     """The parameters cell's values, checked before anything uses them
     (papermill's ``-p SEED 1`` gives an int, ``-p SEED one`` a string)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if not is_whole(seed):
         raise ValueError(
             f"SEED must be a whole number (an int such as 0), got "
             f"{seed!r} ({type(seed).__name__})."

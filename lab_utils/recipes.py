@@ -32,6 +32,7 @@ from .arcface import EmbeddingNet, MarginClassifier, make_head, margin_step
 from .callbacks import EarlyStopping
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import LabData, TensorLoader, get_augment
+from .data.catalog import is_whole
 from .engine import (
     DivergedError,
     classification_step,
@@ -168,8 +169,7 @@ def _check_type(key: str, value, default) -> None:
     if isinstance(default, bool):
         ok, kind = isinstance(value, bool), "True or False"
     elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        kind = "a whole number (int)"
+        ok, kind = is_whole(value), "a whole number (int)"
     elif isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         kind = "a number"
@@ -265,17 +265,9 @@ def train_classifier(
     ``test``), epochs_run, seconds, parameters, diverged, diverged_epoch.
     """
     run = _Run.start("classifier", config, seed, train, device)
-    try:
-        history = run.fit(val, classification_step, callbacks, progress)
-    except DivergedError as err:
-        return run.diverged(err, test, save_to)
-    metrics = {
-        "val_acc": run.val_acc(history),
-        **run.test_metrics(test, classification_step),
-        **run.summary(history),
-        **NOT_DIVERGED,
-    }
-    return run.finish(history, metrics, save_to)
+    return run.classify(
+        val, test, classification_step, callbacks, progress, save_to
+    )
 
 
 def train_margin_classifier(
@@ -295,17 +287,7 @@ def train_margin_classifier(
     test_acc and test_loss (with ``test``), epochs_run, seconds,
     parameters, diverged, diverged_epoch (as for ``train_classifier``)."""
     run = _Run.start("margin", config, seed, train, device)
-    try:
-        history = run.fit(val, margin_step, callbacks, progress)
-    except DivergedError as err:
-        return run.diverged(err, test, save_to)
-    metrics = {
-        "val_acc": run.val_acc(history),
-        **run.test_metrics(test, margin_step),
-        **run.summary(history),
-        **NOT_DIVERGED,
-    }
-    return run.finish(history, metrics, save_to)
+    return run.classify(val, test, margin_step, callbacks, progress, save_to)
 
 
 def train_vae(
@@ -456,6 +438,22 @@ class _Run:
             )
         finally:
             self.seconds = time.perf_counter() - started
+
+    def classify(self, val, test, step, callbacks, progress, save_to):
+        """Train a classifier (the classifier and margin recipes), then
+        its metrics: val_acc, test_acc and test_loss (with ``test``),
+        the summary, and whether it diverged."""
+        try:
+            history = self.fit(val, step, callbacks, progress)
+        except DivergedError as err:
+            return self.diverged(err, test, save_to)
+        metrics = {
+            "val_acc": self.val_acc(history),
+            **self.test_metrics(test, step),
+            **self.summary(history),
+            **NOT_DIVERGED,
+        }
+        return self.finish(history, metrics, save_to)
 
     def val_acc(self, history: pd.DataFrame) -> float:
         """The best epoch's with early stopping (its weights are the ones

@@ -10,6 +10,7 @@ imports point one way, with no cycles.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,12 @@ NORMALIZATION = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4913, 0.4821, 0.4465), (0.2452, 0.2428, 0.2606)),
 }
+
+
+def is_whole(value) -> bool:
+    """An integer, Python's or numpy's; not a bool and not a float (for
+    counts such as epochs, batch_size, n_samples and seeds)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def as_uint8_images(X) -> torch.Tensor:

@@ -11,7 +11,6 @@ others together.
 from __future__ import annotations
 
 import difflib
-import numbers
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .cache import read_cached
-from .catalog import DATASETS, LabData
+from .catalog import DATASETS, LabData, is_whole
 from .sources import find_local, not_found_error, skimage_faces, try_download
 from .subsets import balanced_subset, lfw_split, train_val_split
 
@@ -107,7 +106,7 @@ def load_dataset(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     data_dir = resolve_data_dir(data_dir) if data_dir else default_data_dir()
     for key, value in (("n_samples", n_samples), ("image_size", image_size)):
-        if value is not None and (not _is_whole(value) or value <= 0):
+        if value is not None and (not is_whole(value) or value <= 0):
             raise ValueError(
                 f"{key} must be a positive whole number or None, got "
                 f"{value!r} ({type(value).__name__})."
@@ -177,10 +176,6 @@ def load_splits(
     test = load_dataset(name, "test", n_samples=n_test, seed=seed, **options)
     train, val = train_val_split(full, n_val / len(full), seed=seed)
     return train, val, test
-
-
-def _is_whole(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def resize(X: torch.Tensor, size: int) -> torch.Tensor:

@@ -9,12 +9,11 @@ normalised there, with no worker processes and no per-image Python code.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
 from .augment import Augment
-from .catalog import NORMALIZATION, LabData
+from .catalog import NORMALIZATION, LabData, is_whole
 
 
 class TensorLoader:
@@ -38,10 +37,7 @@ class TensorLoader:
         seed: int = 0,
         drop_last: bool = False,
     ):
-        whole = isinstance(batch_size, numbers.Integral) and not isinstance(
-            batch_size, bool
-        )
-        if not whole or batch_size < 1:
+        if not is_whole(batch_size) or batch_size < 1:
             raise ValueError(
                 f"batch_size must be a whole number of images, at least 1; "
                 f"got {batch_size!r} ({type(batch_size).__name__})."
