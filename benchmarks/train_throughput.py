@@ -2,7 +2,14 @@
 ``lab_utils.fit`` vs a bare training loop.
 
     LAB_DATA_DIR=../shared/datasets python benchmarks/train_throughput.py \
-        [--n-images N] [--batch-size B] [--repeats R]
+        [--n-images N] [--batch-size B] [--repeats R] [--only-fit]
+        [--compile]
+
+``--compile``: torch.compile as an option, measured alone: compile
+seconds, then the bare loop's images/s on the compiled and the plain
+model (median of R, alternating). lab_utils does not compile: on the
+H100 (benchmarks/results/gpu_probe_h100.json) it gained nothing that
+lasts, and on a CPU see the README's figures.
 
 Part 2, fit vs bare: the same model, data and batches (a TensorLoader, no
 augmentation), trained for one epoch by ``lu.fit`` (no validation, no
@@ -128,6 +135,31 @@ def fit_vs_bare(preset, data, batch_size, device, repeats: int):
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
+def compiled_vs_plain(preset, data, batch_size, device, repeats: int):
+    """torch.compile as an option: seconds to compile (the first epoch's
+    extra time), then the median images/s of the bare loop on the
+    compiled and on the plain model, alternating."""
+    amp = device.type == "cuda"
+    plain = make_model(preset, device)
+    compiled = torch.compile(make_model(preset, device))
+    warm = lu.TensorLoader(
+        lu.balanced_subset(data, 512), batch_size, device=device
+    )
+    _, plain_first = train_epoch(plain, warm, device, amp)
+    _, compiled_first = train_epoch(compiled, warm, device, amp)
+    rates = {"plain": [], "compiled": []}
+    for _ in range(repeats):
+        for kind, model in (("plain", plain), ("compiled", compiled)):
+            loader = lu.TensorLoader(
+                data, batch_size, shuffle=True, device=device, seed=0
+            )
+            count, seconds = train_epoch(model, loader, device, amp)
+            rates[kind].append(count / seconds)
+    result = {k: statistics.median(v) for k, v in rates.items()}
+    result["compile_seconds"] = compiled_first - plain_first
+    return result
+
+
 def make_model(preset, device):
     lu.seed_everything(0)
     fmt = (
@@ -154,6 +186,11 @@ def main() -> None:
         type=int,
         default=3,
         help="alternating fit/bare epochs per model (median kept)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="only measure torch.compile against the plain model",
     )
     parser.add_argument(
         "--only-fit",
@@ -183,6 +220,21 @@ def main() -> None:
         f"{args.batch_size} | torch {torch.__version__} | "
         f"{torch.get_num_threads()} CPU threads"
     )
+
+    if args.compile:
+        print("\ntorch.compile vs the plain model (bare loop):")
+        for preset in args.models:
+            r = compiled_vs_plain(
+                preset, data, args.batch_size, device, args.repeats
+            )
+            print(
+                f"  {preset}: compiled {r['compiled']:,.0f} img/s, plain "
+                f"{r['plain']:,.0f} img/s, compiled/plain "
+                f"{r['compiled'] / r['plain']:.3f}, compiling took "
+                f"{r['compile_seconds']:.0f} s",
+                flush=True,
+            )
+        return
 
     print("\nfit vs a bare loop (same model, data and batches):")
     for preset in args.models:

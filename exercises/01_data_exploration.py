@@ -51,7 +51,7 @@
 # this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # one seed for every random choice in this notebook
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
 VAL_FRACTION = 0.1  # share of each class held out for validation

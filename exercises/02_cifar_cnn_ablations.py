@@ -52,12 +52,15 @@
 # this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # seed of the data subset, split and final run
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
 RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+# In Colab, True keeps results and checkpoints on your Google Drive
+# (you are asked to allow it), so a runtime reset loses nothing:
+KEEP_ON_DRIVE = False
 LR = 1e-3  # Adam's learning rate for the ablations
-BATCH_SIZE = 64  # images per batch for the ablations
+BATCH_SIZE = None  # ablation batch; None: the profile's (64, full 128)
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -86,7 +89,12 @@ from lab_utils import plots
 from lab_utils.tools import self_check
 
 run = lu.start_lab(
-    "02_cifar_cnn_ablations", PROFILE, SEED, DATA_DIR, RESULTS_DIR
+    "02_cifar_cnn_ablations",
+    PROFILE,
+    SEED,
+    DATA_DIR,
+    RESULTS_DIR,
+    drive=KEEP_ON_DRIVE,
 )
 s = run.settings
 print(run.banner())
@@ -228,12 +236,14 @@ self_check("dense_features", dense_features, run.data_dir)
 # runs that are missing.
 
 # %%
+RUNS = run.results_dir / "runs"  # every run's state: run again to continue
 DROPOUT = {"wide": 0.2, "small": 0.5}  # the reports' values
 base = {
     "preset": s["base"],
     "optimizer": "adam",
     "lr": LR,
-    "batch_size": BATCH_SIZE,
+    "batch_size": BATCH_SIZE or s["batch_size"],
+    "schedule": s["schedule"],
     "epochs": s["epochs"],
 }
 ablations = {
@@ -250,7 +260,10 @@ ablations = {
 
 
 def train_run(config, seed):
-    return lu.train_classifier(config, seed, train, val, test, run.device)
+    # resume_dir: a run cut short continues from its last epoch.
+    return lu.train_classifier(
+        config, seed, train, val, test, run.device, resume_dir=RUNS
+    )
 
 
 results = lu.run_sweep(
@@ -347,7 +360,7 @@ chosen.update(
 print("chosen:", chosen)
 
 checkpoint = run.results_dir / "chosen_model.pt"
-checkpoint.unlink(missing_ok=True)  # this cell retrains; keep no stale file
+checkpoint.unlink(missing_ok=True)  # written again below; never stale
 probe = lu.TensorLoader(
     lu.balanced_subset(test, s["tsne_points"], SEED), 512, device=run.device
 )
@@ -363,6 +376,7 @@ final = lu.train_classifier(
     run.device,
     save_to=checkpoint,
     callbacks=[snapshots],
+    resume_dir=RUNS,
 )
 history, metrics = final.history, final.metrics
 print(
@@ -417,7 +431,13 @@ assert reloaded["acc"] == saved.metrics["test_acc"]
 # %%
 panels = {}
 for label, (features, labels) in snapshots.snapshots.items():
-    Y = lu.tsne(features, perplexity=30, n_iter=s["tsne_iter"], seed=SEED)
+    Y = lu.tsne(
+        features,
+        perplexity=30,
+        n_iter=s["tsne_iter"],
+        seed=SEED,
+        device=run.device,
+    )
     panels[label] = (Y, labels)
 fig = plots.plot_embeddings(
     panels,

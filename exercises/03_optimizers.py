@@ -56,12 +56,15 @@
 # this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # seed of the data subset and split
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
 RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+# In Colab, True keeps results and checkpoints on your Google Drive
+# (you are asked to allow it), so a runtime reset loses nothing:
+KEEP_ON_DRIVE = False
 SHARED_LR = 1e-4  # the reports' one learning rate for every optimizer
-BATCH_SIZE = 64  # images per batch, the same for every optimizer
+BATCH_SIZE = None  # the same for every optimizer; None: the profile's
 # Learning rates each optimizer's sweep may try (log grid, factor ~3);
 # the profile decides how many central points are used.
 LR_GRIDS = {
@@ -99,7 +102,9 @@ import lab_utils as lu
 from lab_utils import plots
 from lab_utils.tools import self_check
 
-run = lu.start_lab("03_optimizers", PROFILE, SEED, DATA_DIR, RESULTS_DIR)
+run = lu.start_lab(
+    "03_optimizers", PROFILE, SEED, DATA_DIR, RESULTS_DIR, drive=KEEP_ON_DRIVE
+)
 s = run.settings
 print(run.banner())
 
@@ -273,8 +278,14 @@ print(
 )
 
 
+RUNS = run.results_dir / "runs"  # every run's state: run again to continue
+
+
 def train_run(config, seed):
-    return lu.train_classifier(config, seed, train, val, test, run.device)
+    # resume_dir: a run cut short continues from its last epoch.
+    return lu.train_classifier(
+        config, seed, train, val, test, run.device, resume_dir=RUNS
+    )
 
 
 def config_for(optimizer, lr, epochs, **extra):
@@ -282,7 +293,7 @@ def config_for(optimizer, lr, epochs, **extra):
         "preset": "small",
         "optimizer": optimizer,
         "lr": lr,
-        "batch_size": BATCH_SIZE,
+        "batch_size": BATCH_SIZE or s["batch_size"],
         "epochs": epochs,
         "weight_decay": ADAMW_WEIGHT_DECAY if optimizer == "adamw" else 0.0,
         **extra,

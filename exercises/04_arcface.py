@@ -60,10 +60,13 @@
 # this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # seed of subsets, splits and training
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
 RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+# In Colab, True keeps results and checkpoints on your Google Drive
+# (you are asked to allow it), so a runtime reset loses nothing:
+KEEP_ON_DRIVE = False
 S, M = 16.0, 0.3  # ArcFace scale and margin (radians) for 3-D embeddings
 HELD_OUT = ["2", "7"]  # digits kept out of training for verification
 # Training configs (see lu.DEFAULTS["margin"]; width, epochs and patience
@@ -126,7 +129,9 @@ import lab_utils as lu
 from lab_utils import plots
 from lab_utils.tools import self_check
 
-run = lu.start_lab("04_arcface", PROFILE, SEED, DATA_DIR, RESULTS_DIR)
+run = lu.start_lab(
+    "04_arcface", PROFILE, SEED, DATA_DIR, RESULTS_DIR, drive=KEEP_ON_DRIVE
+)
 s = run.settings
 print(run.banner())
 run.results_dir.mkdir(parents=True, exist_ok=True)
@@ -292,6 +297,7 @@ def embed(model, data):
     return features, labels
 
 
+RUNS = run.results_dir / "runs"  # every run's state: run again to continue
 config_3d = {
     **CONFIG_3D,
     "width": s["width"],
@@ -305,7 +311,14 @@ spheres = lu.FeatureSnapshots(
     lu.TensorLoader(sample, 1000, device=run.device), "backbone", epochs="all"
 )
 trained_3d = lu.train_margin_classifier(
-    config_3d, SEED, train, val, test, run.device, callbacks=[spheres]
+    config_3d,
+    SEED,
+    train,
+    val,
+    test,
+    run.device,
+    callbacks=[spheres],
+    resume_dir=RUNS,
 )
 model_3d, history_3d = trained_3d.model, trained_3d.history
 acc_3d = trained_3d.metrics["test_acc"]
@@ -356,7 +369,7 @@ config_128 = {
     "patience": s["patience"],
 }
 trained_128 = lu.train_margin_classifier(
-    config_128, SEED, train, val, test, run.device
+    config_128, SEED, train, val, test, run.device, resume_dir=RUNS
 )
 history_128 = trained_128.history
 acc_128 = trained_128.metrics["test_acc"]
@@ -403,7 +416,7 @@ for name, options in CIRCLE_HEADS.items():
         "epochs": s["circle_epochs"],
     }
     trained = lu.train_margin_classifier(
-        config, SEED, small_train, val, test, run.device
+        config, SEED, small_train, val, test, run.device, resume_dir=RUNS
     )
     E, labels = embed(trained.model, sample)
     circle[f"{name}: test {trained.metrics['test_acc']:.1%}"] = (
@@ -464,6 +477,7 @@ grid_results = lu.run_sweep(
         train=grid_train,
         val=val,
         device=run.device,
+        resume_dir=RUNS,
     ),
     run.results_dir / "s_m_grid",
 )
@@ -498,7 +512,12 @@ for name in ("softmax", "arcface"):
     if name == "softmax":  # a plain linear head has no scale or margin
         config = {k: v for k, v in config.items() if k not in ("s", "m")}
     model = lu.train_margin_classifier(
-        config, SEED, seen_train, lu.keep_classes(val, seen), device=run.device
+        config,
+        SEED,
+        seen_train,
+        lu.keep_classes(val, seen),
+        device=run.device,
+        resume_dir=RUNS,
     ).model
     E, labels = embed(model, unseen_test)
     scores, same = lu.verification_pairs(E, labels, s["n_pairs"], SEED)

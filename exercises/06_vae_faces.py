@@ -56,13 +56,16 @@
 # this file.*
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # seed of subsets, training and sampling
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
 BETA = 1e-3  # KL weight of the main model (the report used 1e-5)
 LATENT = 120  # latent dimensions (the report's)
 BETAS = [1e-5, 1e-3, 1e-2, 1e-1, 1.0]  # the beta sweep
 RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+# In Colab, True keeps results and checkpoints on your Google Drive
+# (you are asked to allow it), so a runtime reset loses nothing:
+KEEP_ON_DRIVE = False
 # The VAE's training (see lu.DEFAULTS["vae"]; epochs come from the
 # profile): the report's Adam at 1e-3 on batches of 32 faces.
 VAE = {
@@ -101,7 +104,9 @@ import lab_utils as lu
 from lab_utils import plots
 from lab_utils.tools import self_check
 
-run = lu.start_lab("06_vae_faces", PROFILE, SEED, DATA_DIR, RESULTS_DIR)
+run = lu.start_lab(
+    "06_vae_faces", PROFILE, SEED, DATA_DIR, RESULTS_DIR, drive=KEEP_ON_DRIVE
+)
 s = run.settings
 print(run.banner())
 
@@ -210,8 +215,14 @@ self_check("kl_divergence", kl_divergence, run.data_dir)
 # `lu.ConvVAE`, `lu.kl_divergence` inside `lu.vae_loss`):
 
 # %%
+RUNS = run.results_dir / "runs"  # every run's state: run again to continue
 trained = lu.train_vae(
-    {**VAE, "beta": BETA, "epochs": s["epochs"]}, SEED, train, test, run.device
+    {**VAE, "beta": BETA, "epochs": s["epochs"]},
+    SEED,
+    train,
+    test,
+    run.device,
+    resume_dir=RUNS,
 )
 vae, history = trained.model, trained.history
 last = history.iloc[-1]
@@ -321,7 +332,9 @@ sweep_dir = run.results_dir / "beta_sweep"
 sweep = lu.run_sweep(
     betas,
     [SEED],
-    partial(lu.train_vae, train=train, val=test, device=run.device),
+    partial(
+        lu.train_vae, train=train, val=test, device=run.device, resume_dir=RUNS
+    ),
     sweep_dir,
     save_models=True,
 )

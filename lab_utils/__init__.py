@@ -92,6 +92,7 @@ from .profiles import (
     PROFILE_NAMES,
     PROFILES,
     LabRun,
+    plan_lab,
     profile_settings,
     resolve_profile,
     start_lab,

@@ -149,3 +149,11 @@ class FeatureSnapshots(Callback):
 
     def on_train_end(self, state: dict) -> None:
         self._take(state["model"], "after training")
+
+    # Saved with fit's checkpoints, so a resumed run keeps the snapshots
+    # of the epochs it trained before it stopped.
+    def state_dict(self) -> dict:
+        return {"snapshots": dict(self.snapshots)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.snapshots = dict(state["snapshots"])

@@ -37,7 +37,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 def save_training_state(path, epoch: int, state: dict, stopped: bool):
     """Everything ``fit`` needs to continue after ``epoch`` as if it had
     never stopped. state: fit's live objects (model, optimizer, scheduler,
-    callbacks, loader, history); saved with torch's random state."""
+    callbacks, loader, history, the mixed-precision loss scaler); saved
+    with torch's random states (CPU and CUDA)."""
     loader = state["loader"]
     save_checkpoint(
         path,
@@ -47,7 +48,15 @@ def save_training_state(path, epoch: int, state: dict, stopped: bool):
         scheduler=(
             state["scheduler"].state_dict() if state["scheduler"] else None
         ),
-        callbacks=[cb.state_dict() for cb in state["callbacks"]],
+        callbacks=[
+            (type(cb).__name__, cb.state_dict()) for cb in state["callbacks"]
+        ],
+        scaler=(state["scaler"].state_dict() if state.get("scaler") else None),
+        cuda_rng=(
+            torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available()
+            else None
+        ),
         loader=loader.state_dict() if hasattr(loader, "state_dict") else None,
         torch_rng=torch.get_rng_state(),
         history=list(state["history"]),
@@ -73,8 +82,29 @@ def restore_training_state(path, state: dict) -> tuple[int, bool]:
     state["optimizer"].load_state_dict(ckpt["optimizer"])
     if state["scheduler"] is not None and ckpt.get("scheduler"):
         state["scheduler"].load_state_dict(ckpt["scheduler"])
-    for cb, cb_state in zip(state["callbacks"], ckpt.get("callbacks", [])):
-        cb.load_state_dict(cb_state)
+    # Each callback gets the saved state of its own kind (in order), so a
+    # callback added or dropped between runs never receives another's.
+    saved = [
+        # Checkpoints written before states were named hold bare states,
+        # in the order of the callbacks.
+        entry if isinstance(entry, tuple) else (type(cb).__name__, entry)
+        for cb, entry in zip(state["callbacks"], ckpt.get("callbacks", []))
+    ] + [
+        entry
+        for entry in ckpt.get("callbacks", [])[len(state["callbacks"]) :]
+        if isinstance(entry, tuple)
+    ]
+    for cb in state["callbacks"]:
+        kind = type(cb).__name__
+        for i, (name, cb_state) in enumerate(saved):
+            if name == kind:
+                cb.load_state_dict(cb_state)
+                del saved[i]
+                break
+    if state.get("scaler") is not None and ckpt.get("scaler"):
+        state["scaler"].load_state_dict(ckpt["scaler"])
+    if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     loader = state["loader"]
     if ckpt.get("loader") and hasattr(loader, "load_state_dict"):
         loader.load_state_dict(ckpt["loader"])

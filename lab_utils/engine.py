@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import dry_run
 from .checkpoints import restore_training_state, save_training_state
 from .data.catalog import is_whole
 
@@ -132,7 +133,7 @@ def evaluate(
     model.eval()
     sums, n = {}, 0
     try:
-        for batch in loader:
+        for batch in dry_run.limit(loader, dry_run.EVAL_BATCHES):
             batch = _to_device(batch, device)
             with _autocast(device, amp):
                 out = step(model, batch)
@@ -163,13 +164,17 @@ def _wide(value: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: nn.Module, loader, device=None):
     """Model outputs and labels for every batch: (outputs, y) tensors on
-    the CPU, in loader order."""
+    the CPU, in loader order (a dry run's: its first batch)."""
+    return _predict(model, dry_run.limit(loader, dry_run.EVAL_BATCHES), device)
+
+
+def _predict(model: nn.Module, batches, device=None):
     device = torch.device(device) if device else _model_device(model)
     was_training = model.training
     model.eval()
     outs, ys = [], []
     try:
-        for X, y in loader:
+        for X, y in batches:
             outs.append(model(X.to(device)).float().cpu())
             ys.append(y.cpu())
     finally:
@@ -193,7 +198,9 @@ def extract_features(model: nn.Module, loader, layer: str, device=None):
         lambda mod, inp, out: captured.append(out.detach().float().cpu())
     )
     try:
-        _, y = predict(model, loader, device)
+        # Every batch, even in a dry run: features feed t-SNE at its
+        # full size.
+        _, y = _predict(model, loader, device)
     finally:
         hook.remove()
     return torch.cat([c.flatten(1) for c in captured]), y
@@ -302,13 +309,14 @@ def fit(
     optimizer, scheduler, callbacks, loader and RNG state, history);
     resume=True continues from it, so an interrupted run finishes as if it
     never stopped. An existing checkpoint is never overwritten unless
-    resume=True. amp: mixed precision, default on for CUDA.
+    resume=True. amp: mixed precision, default on for CUDA. In a dry run
+    (``lab_utils.dry_run``) one epoch of two batches runs.
     channels_last: NHWC memory layout for convolutions, default on for
     CUDA, where tensor cores want it.
     """
     if not is_whole(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-    epochs = int(epochs)
+    epochs = dry_run.epochs(int(epochs))
     precision = Precision.choose(device, amp, channels_last)
     model.to(precision.device, memory_format=precision.memory_format)
     if optimizer is None:
@@ -324,6 +332,7 @@ def fit(
         "callbacks": callbacks,
         "loader": train_loader,
         "start_loss": None,  # the first batch's, for spotting divergence
+        "scaler": scaler,
     }
     start_epoch = _start_epoch(checkpoint, resume, epochs, state)
     for cb in callbacks:
@@ -403,7 +412,7 @@ def fit_epoch(
     once at the end."""
     model.train()
     sums, n, first, checked = {}, 0, None, 0
-    for b, batch in enumerate(loader, start=1):
+    for b, batch in enumerate(dry_run.limit(loader), start=1):
         batch = precision.batch(batch)
         with precision.autocast():
             out = step(model, batch)

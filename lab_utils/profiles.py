@@ -1,25 +1,31 @@
 """Run profiles: one table of sizes per lab, and the start/finish banners.
 
 ``smoke``: seconds on a CPU (CI). ``cpu``: minutes on a 2-core laptop,
-meaningful results. ``full``: the real assignment on a GPU. ``auto``: full on
-CUDA, else cpu. ``$LAB_PROFILE`` replaces the notebook's default ``auto``.
+meaningful results. ``full``: the real assignment on a GPU, all of the data
+at full size, within 30 minutes on a Colab T4 (lab_utils.costs predicts
+it). ``reproduce``: the past reports' own run lengths, hours on a GPU;
+never chosen for you. ``auto``: full on CUDA, else cpu. ``$LAB_PROFILE``
+replaces the notebook's default ``auto``.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from . import dry_run
+from .costs import LabPlan, plan_work
 from .data import default_data_dir, resolve_data_dir
 from .data.catalog import is_whole
 from .engine import default_device, seed_everything
 
-PROFILE_NAMES = ("smoke", "cpu", "full")
+PROFILE_NAMES = ("smoke", "cpu", "full", "reproduce")
 
 # Every size a lab depends on, per profile. A lab reads its own row with
 # ``profile_settings(lab, profile)``; keys are the lab's parameter names.
@@ -41,6 +47,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "n_train": 500,
             "n_val": 200,
             "n_test": 400,
+            "batch_size": 64,
+            "schedule": "constant",
             "epochs": 1,
             "seeds": [0],
             "grid_lrs": [1e-3, 3e-3],
@@ -56,6 +64,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "n_train": 6000,
             "n_val": 2000,
             "n_test": 5000,
+            "batch_size": 64,
+            "schedule": "constant",
             "epochs": 5,
             "seeds": [0, 1, 2],
             "grid_lrs": [3e-4, 1e-3, 3e-3],
@@ -66,11 +76,35 @@ PROFILES: dict[str, dict[str, dict]] = {
             "tsne_points": 1000,
             "tsne_iter": 1000,
         },
+        # Full: one-cycle schedules converge in a few epochs, so the
+        # ablations take 8 (two seeds: the cpu runs show the seed spread)
+        # and the final run 20, within a Colab session on a T4.
         "full": {
             "base": "wide",
             "n_train": None,
             "n_val": 5000,
             "n_test": None,
+            "batch_size": 128,
+            "schedule": "one-cycle",
+            "epochs": 8,
+            "seeds": [0, 1],
+            "grid_lrs": [5e-4, 1e-3, 2e-3],
+            "grid_batch_sizes": [64, 128, 256],
+            "grid_epochs": 3,
+            "final_epochs": 20,
+            "final_patience": 5,
+            "tsne_points": 2000,
+            "tsne_iter": 1000,
+        },
+        # The reports' own lengths (30-epoch ablations, up to 100 final
+        # epochs, constant rate): hours on a GPU, never a default.
+        "reproduce": {
+            "base": "wide",
+            "n_train": None,
+            "n_val": 5000,
+            "n_test": None,
+            "batch_size": 64,
+            "schedule": "constant",
             "epochs": 30,
             "seeds": [0, 1, 2],
             "grid_lrs": [1e-4, 3e-4, 1e-3],
@@ -91,6 +125,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "n_train": 400,
             "n_val": 200,
             "n_test": 400,
+            "batch_size": 64,
             "lr_points": 2,
             "sweep_epochs": 1,
             "epochs": 2,
@@ -102,6 +137,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "n_train": 4000,
             "n_val": 1000,
             "n_test": 5000,
+            "batch_size": 64,
             "lr_points": 5,
             "sweep_epochs": 3,
             "epochs": 6,
@@ -109,10 +145,28 @@ PROFILES: dict[str, dict[str, dict]] = {
             "target": 0.40,
             "path_steps": 1000,
         },
+        # Full: all of CIFAR-10 and three seeds; batches of 128 halve the
+        # steps (a small net's step costs the GPU almost nothing but its
+        # fixed overhead), and 8 epochs show which optimizer learns
+        # fastest, within a Colab session on a T4.
         "full": {
             "n_train": None,
             "n_val": 5000,
             "n_test": None,
+            "batch_size": 128,
+            "lr_points": 3,
+            "sweep_epochs": 3,
+            "epochs": 8,
+            "seeds": [0, 1, 2],
+            "target": 0.65,
+            "path_steps": 3000,
+        },
+        # The reports' lengths: 40 epochs per run, five learning rates.
+        "reproduce": {
+            "n_train": None,
+            "n_val": 5000,
+            "n_test": None,
+            "batch_size": 64,
             "lr_points": 5,
             "sweep_epochs": 10,
             "epochs": 40,
@@ -165,7 +219,30 @@ PROFILES: dict[str, dict[str, dict]] = {
             "verify_epochs": 3,
             "n_pairs": 5000,
         },
+        # Full: all of MNIST at full width, the 3-D report's 30 epochs;
+        # the 128-D net, the circle, the s x m grid and the verification
+        # shorter, within a Colab session on a T4.
         "full": {
+            "n_train": None,
+            "n_test": None,
+            "width": 1.0,
+            "epochs_3d": 30,
+            "epochs_128": 20,
+            "patience": 5,
+            "sphere_points": 2000,
+            "animation": True,
+            "circle_train": None,
+            "circle_epochs": 5,
+            "grid_s": [4.0, 8.0, 16.0, 32.0, 64.0],
+            "grid_m": [0.1, 0.2, 0.3, 0.5],
+            "grid_train": None,
+            "grid_epochs": 3,
+            "verify_train": None,
+            "verify_epochs": 6,
+            "n_pairs": 20000,
+        },
+        # The reports' lengths (30 epochs each, a longer grid).
+        "reproduce": {
             "n_train": None,
             "n_test": None,
             "width": 1.0,
@@ -237,7 +314,16 @@ PROFILES: dict[str, dict[str, dict]] = {
             "epochs": 20,
             "sweep_epochs": 8,
         },
+        # Full: all of LFW; half the report's 200 epochs, within a
+        # Colab session on a T4 (a batch of 32 small faces is all
+        # per-step overhead on a GPU).
         "full": {
+            "n_train": None,
+            "n_test": None,
+            "epochs": 100,
+            "sweep_epochs": 30,
+        },
+        "reproduce": {
             "n_train": None,
             "n_test": None,
             "epochs": 200,
@@ -247,14 +333,20 @@ PROFILES: dict[str, dict[str, dict]] = {
 }
 
 
+# Where full already runs the reports' own lengths, reproduce is full.
+for _rows in PROFILES.values():
+    _rows.setdefault("reproduce", _rows["full"])
+
+
 def resolve_profile(profile: str | None = "auto", device=None) -> str:
-    """The concrete profile for ``profile``: an explicit smoke/cpu/full wins;
+    """The concrete profile for ``profile``: an explicit name wins;
     ``auto`` (or None) takes ``$LAB_PROFILE`` if set, else full on CUDA and
     cpu otherwise."""
     if profile is not None and not isinstance(profile, str):
         raise ValueError(
-            f"PROFILE must be a name in quotes: 'smoke', 'cpu', 'full' or "
-            f"'auto'; got {profile!r} ({type(profile).__name__})."
+            f"PROFILE must be a name in quotes: 'smoke', 'cpu', 'full', "
+            f"'reproduce' or 'auto'; got {profile!r} "
+            f"({type(profile).__name__})."
         )
     name = (profile or "auto").strip().lower()
     if name == "auto":
@@ -262,7 +354,7 @@ def resolve_profile(profile: str | None = "auto", device=None) -> str:
         if name not in PROFILE_NAMES + ("auto",):
             raise ValueError(
                 f"LAB_PROFILE={name!r} is not a profile. Use "
-                f"one of: smoke, cpu, full, auto."
+                f"one of: smoke, cpu, full, reproduce, auto."
             )
     if name == "auto":
         device = torch.device(device) if device else default_device()
@@ -271,7 +363,8 @@ def resolve_profile(profile: str | None = "auto", device=None) -> str:
         raise ValueError(
             f"Unknown profile {profile!r}. Use one of: smoke "
             f"(seconds, CI), cpu (minutes on a laptop), full "
-            f"(GPU) or auto."
+            f"(GPU, under 30 minutes), reproduce (the reports' run "
+            f"lengths, hours on a GPU) or auto."
         )
     return name
 
@@ -284,6 +377,14 @@ def profile_settings(lab: str, profile: str) -> dict:
             f"{', '.join(PROFILES)}."
         )
     return dict(PROFILES[lab][resolve_profile(profile)])
+
+
+def plan_lab(lab: str, profile: str, **overrides) -> LabPlan:
+    """The work of ``lab`` in ``profile`` and its predicted minutes
+    (``lab_utils.costs``); overrides replace entries of the profile's row,
+    e.g. ``final_epochs=100``."""
+    name = resolve_profile(profile)
+    return plan_work(lab, {**profile_settings(lab, name), **overrides}, name)
 
 
 @dataclass
@@ -315,19 +416,45 @@ class LabRun:
             # Relative, so committed outputs name no machine's folders.
             f"data: {os.path.relpath(self.data_dir)} | results: "
             f"{os.path.relpath(self.results_dir)}",
+            self.prediction(),
         ]
+        if dry_run.active():
+            lines += [
+                "DRY RUN: full-size data and models, but every training "
+                "run stops after",
+                f"{dry_run.BATCHES} batches and every t-SNE after "
+                f"{dry_run.TSNE_ITERATIONS} iterations; the numbers below "
+                "mean nothing.",
+            ]
         if self.device.type == "cpu":
             lines += [
                 "",
                 "!" * 72,
                 "!! NO GPU: this runtime is CPU-only. The labs still run "
                 "(profile",
-                f"!! '{self.profile}'), but slower and on smaller subsets. "
-                "In Colab pick",
+                f"!! '{self.profile}'), but slower"
+                + (
+                    " and on smaller subsets. In Colab pick"
+                    if self.profile in ("smoke", "cpu")
+                    else ": see the prediction above. In Colab pick"
+                ),
                 "!! Runtime > Change runtime type > GPU, then run again.",
                 "!" * 72,
             ]
         return "\n".join(lines)
+
+    def prediction(self) -> str:
+        """The banner's lines on predicted minutes. Planning builds models:
+        it runs on a forked random state, so the lab's seeded results are
+        the same with or without it. The CPU probe is skipped in a dry run
+        (it proves paths, not speed) and in smoke (seconds anyway)."""
+        probe = (
+            self.device.type == "cpu"
+            and self.profile != "smoke"
+            and not dry_run.active()
+        )
+        with torch.random.fork_rng(devices=[]):
+            return plan_lab(self.lab, self.profile).describe(on_cpu=probe)
 
     def finish(self) -> str:
         """One line with the wall time, for the last cell of a notebook."""
@@ -351,14 +478,29 @@ def start_lab(
     data_dir: str | Path | None = None,
     results_dir: str | Path | None = None,
     device=None,
+    drive: bool = False,
 ) -> LabRun:
     """Resolve profile, device, data and results folders, seed everything,
     and return the run's record; print ``run.banner()`` in the notebook.
 
     results_dir: None = ``$LAB_RESULTS_DIR``, else ``./results``; the run
-    writes into ``<results_dir>/<lab>/<profile>/``.
+    writes into ``<results_dir>/<lab>/<profile>/``. drive: in Colab, keep
+    results on Google Drive (``DRIVE_RESULTS``, mounted on first use), so
+    that a runtime reset loses nothing.
     """
     _check_parameters(seed=seed, data_dir=data_dir, results_dir=results_dir)
+    if drive is not False and drive is not True:
+        raise ValueError(
+            f"KEEP_ON_DRIVE must be True or False, got {drive!r}."
+        )
+    if drive:
+        if results_dir is not None:
+            raise ValueError(
+                "Give RESULTS_DIR or KEEP_ON_DRIVE = True, not both: "
+                "KEEP_ON_DRIVE puts results in your Google Drive "
+                f"({DRIVE_RESULTS})."
+            )
+        results_dir = _mount_drive()
     device = torch.device(device) if device else default_device()
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
@@ -370,15 +512,34 @@ def start_lab(
         else Path("results").resolve()
     )
     seed_everything(seed)
-    return LabRun(
-        lab,
-        name,
-        settings,
-        device,
-        int(seed),
-        data_dir,
-        results / lab / name,
-    )
+    folder = results / lab / name
+    if dry_run.active():
+        # A dry run's results are meaningless: they live apart, and
+        # start empty so that every run of the lab trains again.
+        folder = results / lab / f"{name}-dry-run"
+        shutil.rmtree(folder, ignore_errors=True)
+    return LabRun(lab, name, settings, device, int(seed), data_dir, folder)
+
+
+# Where KEEP_ON_DRIVE keeps results: Google Drive, as Colab mounts it.
+DRIVE_RESULTS = "/content/drive/MyDrive/deep-learning-labs/results"
+
+
+def _mount_drive() -> str:
+    """Mount Google Drive in Colab (it asks for permission once) and
+    return the results folder on it."""
+    try:
+        from google.colab import drive
+    except ImportError:
+        raise ValueError(
+            "KEEP_ON_DRIVE = True works in Google Colab, where it mounts "
+            "your Google Drive. Outside Colab results already stay on "
+            "disk: set KEEP_ON_DRIVE = False (and RESULTS_DIR to choose "
+            "the folder)."
+        ) from None
+    drive.mount("/content/drive")
+    Path(DRIVE_RESULTS).mkdir(parents=True, exist_ok=True)
+    return DRIVE_RESULTS
 
 
 def _check_parameters(seed, data_dir, results_dir) -> None:

@@ -14,10 +14,20 @@ schedule and early stopping from the config, calls ``fit`` and returns a
 default in ``DEFAULTS``, or in ``OPTIONAL_KEYS`` where the model or head
 holds the default. A config only names what it changes. ``save_to``
 writes the result as a checkpoint that ``load_trained`` rebuilds.
+
+``resume_dir``: a folder where the run saves its training state after
+every epoch, in a file named after its recipe, config, seed and data.
+Run again with the same arguments, it continues from there (a run killed
+midway, or a Colab runtime that was reset, loses at most one epoch; a
+finished run only re-evaluates) and says so. A changed config or seed
+gets a file of its own: it trains from the start, and nothing saved is
+overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, fields
 from math import nan
@@ -28,6 +38,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from . import dry_run
 from .arcface import EmbeddingNet, MarginClassifier, make_head, margin_step
 from .callbacks import EarlyStopping
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -254,6 +265,7 @@ def train_classifier(
     callbacks=(),
     progress: bool = False,
     save_to: str | Path | None = None,
+    resume_dir: str | Path | None = None,
 ) -> Trained:
     """Train a classifier (keys: ``DEFAULTS["classifier"]``).
 
@@ -264,7 +276,7 @@ def train_classifier(
     early stopping, else the last), test_acc and test_loss (with
     ``test``), epochs_run, seconds, parameters, diverged, diverged_epoch.
     """
-    run = _Run.start("classifier", config, seed, train, device)
+    run = _Run.start("classifier", config, seed, train, device, resume_dir)
     return run.classify(
         val, test, classification_step, callbacks, progress, save_to
     )
@@ -280,13 +292,14 @@ def train_margin_classifier(
     callbacks=(),
     progress: bool = False,
     save_to: str | Path | None = None,
+    resume_dir: str | Path | None = None,
 ) -> Trained:
     """Train an EmbeddingNet + head (keys: ``DEFAULTS["margin"]``, plus s
     and m for the margin heads). Accuracy is measured as real use
     predicts: by the largest cosine, with no margin. metrics: val_acc,
     test_acc and test_loss (with ``test``), epochs_run, seconds,
     parameters, diverged, diverged_epoch (as for ``train_classifier``)."""
-    run = _Run.start("margin", config, seed, train, device)
+    run = _Run.start("margin", config, seed, train, device, resume_dir)
     return run.classify(val, test, margin_step, callbacks, progress, save_to)
 
 
@@ -299,12 +312,13 @@ def train_vae(
     callbacks=(),
     progress: bool = False,
     save_to: str | Path | None = None,
+    resume_dir: str | Path | None = None,
 ) -> Trained:
     """Train a ConvVAE (keys: ``DEFAULTS["vae"]``) with the loss of
     ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon and
     val_kl (NaN for a run that diverged), epochs_run, seconds,
     parameters, diverged, diverged_epoch."""
-    run = _Run.start("vae", config, seed, train, device)
+    run = _Run.start("vae", config, seed, train, device, resume_dir)
     step = vae_step(run.config["beta"])
     try:
         history = run.fit(val, step, callbacks, progress)
@@ -362,6 +376,23 @@ def load_trained(path: str | Path, data: LabData, device=None) -> Trained:
 # --- the shared steps ----------------------------------------------------
 
 
+def _say_resuming(state_file: Path, epochs: int) -> None:
+    """One line when a saved state is found, so a student sees that work
+    was kept, not silently skipped."""
+    if not state_file.exists():
+        return
+    saved = load_checkpoint(state_file)
+    done = saved.get("epoch", 0)
+    where = state_file.parent.name + "/" + state_file.name
+    if done >= epochs or saved.get("stopped"):
+        print(f"Found this finished run in {where}: reusing it.")
+    else:
+        print(
+            f"Found this run in {where} after {done} of {epochs} epochs: "
+            f"training the remaining {epochs - done}."
+        )
+
+
 def _device(device) -> torch.device:
     return torch.device(device) if device else default_device()
 
@@ -376,18 +407,40 @@ class _Run:
     train: LabData
     device: torch.device
     model: nn.Module
+    resume_dir: Path | None = None
     optimizer: torch.optim.Optimizer | None = None
     seconds: float = 0.0
 
     @classmethod
-    def start(cls, recipe, config, seed, train, device) -> _Run:
+    def start(cls, recipe, config, seed, train, device, resume_dir) -> _Run:
         """The config with its defaults, then seed, then the model, in
         that order, so a seed gives the same initial weights every time."""
         config = with_defaults(recipe, config)
         device = _device(device)
         seed_everything(seed)
         model = BUILDERS[recipe](config, train)
-        return cls(recipe, config, seed, train, device, model)
+        folder = Path(resume_dir) if resume_dir is not None else None
+        return cls(recipe, config, seed, train, device, model, folder)
+
+    def state_file(self, val) -> Path | None:
+        """Where this run keeps its training state: named by a digest of
+        everything that decides its result (recipe, config, seed, data)."""
+        if self.resume_dir is None:
+            return None
+        key = {
+            "recipe": self.recipe,
+            "config": self.config,
+            "seed": self.seed,
+            "classes": self.train.classes,
+            "dry_run": dry_run.active(),
+        }
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode())
+        # The data by content: every label, and every 64th image.
+        for data in (self.train, val):
+            digest.update(data.y.numpy().tobytes())
+            digest.update(data.X[::64].contiguous().numpy().tobytes())
+        digest = digest.hexdigest()[:12]
+        return self.resume_dir / f"{self.recipe}-{digest}.pt"
 
     def fit(self, val, step, callbacks, progress) -> pd.DataFrame:
         """Loaders, optimizer, schedule and early stopping from the
@@ -405,6 +458,9 @@ class _Run:
         val_loader = TensorLoader(
             val, config["eval_batch_size"], device=self.device
         )
+        state_file = self.state_file(val)
+        if state_file is not None:
+            _say_resuming(state_file, config["epochs"])
         started = time.perf_counter()
         self.optimizer = make_optimizer(
             config["optimizer"],
@@ -435,6 +491,8 @@ class _Run:
                 callbacks=stop + list(callbacks),
                 device=self.device,
                 progress=progress,
+                checkpoint=state_file,
+                resume=state_file is not None,
             )
         finally:
             self.seconds = time.perf_counter() - started
@@ -472,9 +530,15 @@ class _Run:
         return {"test_acc": metrics["acc"], "test_loss": metrics["loss"]}
 
     def summary(self, history) -> dict:
+        # A resumed run's epochs were timed when they ran: their sum.
+        seconds = (
+            float(history["seconds"].sum())
+            if self.resume_dir is not None and "seconds" in history
+            else self.seconds
+        )
         return {
             "epochs_run": int(len(history)),
-            "seconds": self.seconds,
+            "seconds": seconds,
             "parameters": count_parameters(self.model),
         }
 

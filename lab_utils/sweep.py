@@ -75,6 +75,7 @@ def run_sweep(
     results_dir.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
     jobs = [(name, seed) for name in configs for seed in seeds]
+    _say_what_is_found(results_dir, jobs, configs, save_models)
     rows = []
     bar = tqdm(
         jobs,
@@ -108,6 +109,45 @@ def run_sweep(
         )
     bar.close()
     return pd.DataFrame(rows)
+
+
+def _say_what_is_found(results_dir: Path, jobs, configs, save_models):
+    """One line before a sweep: how many runs are already on disk and will
+    be reused, so a student who runs a notebook again sees that finished
+    work is kept."""
+    found = sum(
+        _reusable(results_dir, name, seed, configs[name], save_models)
+        for name, seed in jobs
+    )
+    where = results_dir.name
+    if found == len(jobs):
+        print(f"{where}: all {found} runs found, training none.")
+    elif found:
+        print(
+            f"{where}: {found} of {len(jobs)} runs found, training the "
+            f"remaining {len(jobs) - found}."
+        )
+    else:
+        print(
+            f"{where}: training {len(jobs)} runs; each is saved as it "
+            f"ends, so running this again after an interruption trains "
+            f"only the missing ones."
+        )
+
+
+def _reusable(results_dir, name, seed, config, save_models) -> bool:
+    """Whether run_sweep will reuse this run as it is (a damaged, changed
+    or model-less run is not counted; run_sweep says what is wrong)."""
+    folder = run_dir(results_dir, name, seed)
+    try:
+        saved = read_run(folder)
+    except Exception:  # damaged: run_sweep sets it aside and says so
+        return False
+    if saved is None:
+        return False
+    config = json.loads(json.dumps(config, default=_plain))
+    same = saved.get("config") == config and saved.get("seed") == seed
+    return same and (not save_models or _model_matches(folder, saved))
 
 
 def read_run(folder: str | Path, set_aside_damaged: bool = False):

@@ -35,9 +35,13 @@
 #   thousands of points in seconds on a CPU and more on a GPU.
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # smoke | cpu | full | auto (full on a GPU, else cpu)
+PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
 SEED = 0  # seed of subsets, splits, training and t-SNE
 DATA_DIR = None  # None: $LAB_DATA_DIR if set, else ./data
+RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
+# In Colab, True keeps results and checkpoints on your Google Drive
+# (you are asked to allow it), so a runtime reset loses nothing:
+KEEP_ON_DRIVE = False
 PERPLEXITY = 30.0  # t-SNE's effective number of neighbours
 # FashionNet's training (see lu.DEFAULTS["classifier"]; epochs and
 # patience come from the profile): the report's Adam at 1e-3, batch 128,
@@ -76,7 +80,14 @@ import lab_utils as lu
 from lab_utils import plots
 from lab_utils.tools import self_check
 
-run = lu.start_lab("05_fashion_pca_tsne", PROFILE, SEED, DATA_DIR)
+run = lu.start_lab(
+    "05_fashion_pca_tsne",
+    PROFILE,
+    SEED,
+    DATA_DIR,
+    RESULTS_DIR,
+    drive=KEEP_ON_DRIVE,
+)
 s = run.settings
 print(run.banner())
 
@@ -108,6 +119,7 @@ trained = lu.train_classifier(
     val,
     test,
     run.device,
+    resume_dir=run.results_dir / "runs",  # run again: continues, not anew
 )
 model, history = trained.model, trained.history
 test_acc = trained.metrics["test_acc"]
@@ -309,9 +321,9 @@ probe = lu.balanced_subset(test, s["tsne_points"], SEED)
 features, labels = lu.extract_features(
     model, lu.TensorLoader(probe, 1000, device=run.device), "hidden"
 )
-learned = lu.TSNE(perplexity=PERPLEXITY, n_iter=s["tsne_iter"], seed=SEED).fit(
-    features
-)
+learned = lu.TSNE(
+    perplexity=PERPLEXITY, n_iter=s["tsne_iter"], seed=SEED, device=run.device
+).fit(features)
 fig = plots.plot_embeddings(
     {
         "PCA (first two components)": (lu.pca(features, 2), labels),
@@ -340,7 +352,11 @@ for perplexity in (5.0, 30.0, 100.0):
     if perplexity >= len(features) - 1:
         continue  # too few points for this perplexity (smoke profile)
     Y = lu.tsne(
-        features, perplexity=perplexity, n_iter=s["tsne_iter"], seed=SEED
+        features,
+        perplexity=perplexity,
+        n_iter=s["tsne_iter"],
+        seed=SEED,
+        device=run.device,
     )
     panels[f"perplexity {perplexity:g}"] = (Y, labels)
 fig = plots.plot_embeddings(

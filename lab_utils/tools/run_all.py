@@ -1,7 +1,8 @@
 """Run every lab notebook headlessly with papermill.
 
-    python -m lab_utils.tools.run_all [--profile smoke|cpu|full|auto]
+    python -m lab_utils.tools.run_all [--profile smoke|cpu|full|reproduce|auto]
                                 [--only NAME ...] [--inplace]
+                                [--plan [--no-probe]] [--dry-run]
 
 Each ``notebooks/NN_name.py`` (the jupytext source of truth) is executed in
 a fresh kernel with ``$LAB_PROFILE`` set, so the notebook's own ``PROFILE =
@@ -9,6 +10,15 @@ a fresh kernel with ``$LAB_PROFILE`` set, so the notebook's own ``PROFILE =
 to ``build/runs/<profile>/`` or, with ``--inplace``, into the paired
 ``notebooks/NN_name.ipynb``. A table of notebook, status and seconds is
 printed; the exit code is 1 if any notebook failed, naming it and its cell.
+
+``--plan`` runs nothing: it prints each notebook's work in the profile
+(training runs and images, FLOPs counted on the real models, t-SNE and
+PCA sizes) and its predicted minutes on this CPU (a short measured probe;
+``--no-probe`` skips it), a T4 and an A100 (lab_utils.costs.DEVICES says
+what is assumed, and why). ``--dry-run`` runs every notebook with the
+profile's full-size data and models, but every training run stops after
+two batches and every t-SNE after a few iterations (lab_utils.dry_run);
+outputs go to ``build/runs/<profile>-dry-run/``, never ``--inplace``.
 """
 
 from __future__ import annotations
@@ -162,6 +172,48 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
+def format_plan(sources: list[Path], profile: str, probe: bool = True) -> str:
+    """The --plan report: a table of each notebook's work and minutes, and
+    what the device figures assume."""
+    import pandas as pd
+
+    from ..costs import DEVICES, FIXED_SECONDS, plan_table
+    from ..profiles import plan_lab
+
+    table = plan_table(
+        [plan_lab(source.stem, profile) for source in sources], cpu=probe
+    )
+    total = {"notebook": "total", "other work": ""}
+    total.update(table.select_dtypes("number").sum().to_dict())
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    lines = [
+        f"Profile {profile}: predicted work and minutes per notebook "
+        f"(upper bounds: early stopping may end runs sooner).",
+        "",
+        table.to_string(
+            index=False,
+            formatters={
+                "runs": "{:.0f}".format,
+                "train images (M)": "{:.2f}".format,
+                "train PFLOP": "{:.3f}".format,
+                **{c: "{:.1f}".format for c in table if c.startswith("min")},
+            },
+        ),
+        "",
+        "FLOPs: torch.utils.flop_counter on each real model, forward + "
+        "backward per training image, forward per evaluated image.",
+        f"Every notebook adds {FIXED_SECONDS:.0f} s (start, data, figures).",
+    ]
+    if probe:
+        lines.append(
+            "This CPU: a few timed training steps of each model "
+            "(lab_utils.costs.cpu_probe)."
+        )
+    for key, spec in DEVICES.items():
+        lines.append(f"{key.upper()}: {spec.source}.")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lab_utils.tools.run_all",
@@ -187,6 +239,21 @@ def main(argv: list[str] | None = None) -> int:
         help="write outputs into notebooks/*.ipynb",
     )
     parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print each notebook's work and predicted minutes; run nothing",
+    )
+    parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="with --plan: skip the measured probe of this CPU",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="full-size data and models, two batches per training run",
+    )
+    parser.add_argument(
         "--notebooks",
         type=Path,
         default=Path("notebooks"),
@@ -203,12 +270,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = resolve_profile(args.profile)
         sources = find_notebooks(args.notebooks, args.only)
+        if args.no_probe and not args.plan:
+            raise ValueError("--no-probe goes with --plan.")
+        if args.plan and (args.dry_run or args.inplace):
+            raise ValueError(
+                "--plan runs nothing: drop --dry-run and --inplace."
+            )
+        if args.plan:
+            report = format_plan(sources, profile, probe=not args.no_probe)
+        if args.dry_run and args.inplace:
+            raise ValueError(
+                "--dry-run outputs mean nothing: they never replace the "
+                "committed notebooks. Drop --inplace."
+            )
         if args.inplace:
             for source in sources:
                 check_in_sync(source)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.plan:
+        print(report)
+        return 0
+    # The kernels inherit this environment: a dry run only when asked for
+    # here, never because the shell had LAB_DRY_RUN set.
+    if args.dry_run:
+        os.environ["LAB_DRY_RUN"] = "1"
+    else:
+        os.environ.pop("LAB_DRY_RUN", None)
     # Kernels run inside the notebooks' folder: make the data and results
     # folders absolute, relative to where the runner was started.
     for var, default in (
@@ -227,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         output = (
             source.with_suffix(".ipynb")
             if args.inplace
-            else args.output / profile / f"{source.stem}.ipynb"
+            else args.output
+            / (f"{profile}-dry-run" if args.dry_run else profile)
+            / f"{source.stem}.ipynb"
         )
         result = run_notebook(source, output, profile)
         print(
