@@ -14,7 +14,10 @@ per notebook and in total. The model is wrong if a ratio is outside
 All six cpu notebooks take about an hour on a 2-core machine; ``--only``
 picks some. ``--inplace`` writes the executed notebooks into
 ``notebooks/*.ipynb``, as ``run_all --inplace`` does, so one hour both
-measures the model and refreshes the committed outputs. Run nothing else
+measures the model and refreshes the committed outputs; it then trains
+into ``./results`` (so the banners name that folder), and refuses to
+start if that holds runs of the profile already (move them away: they
+would be reused, and nothing would be measured). Run nothing else
 heavy meanwhile: two processes sharing the cores time each other.
 """
 
@@ -49,7 +52,22 @@ def main(argv=None) -> int:
             run_all.check_in_sync(source)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        os.environ["LAB_RESULTS_DIR"] = str(Path(scratch) / "results")
+        results = Path(scratch) / "results"
+        if args.inplace:
+            results = REPO / "results"
+            held = [
+                s.stem
+                for s in sources
+                if (results / s.stem / args.profile).exists()
+            ]
+            if held:
+                print(
+                    f"error: {results} already holds {args.profile} runs "
+                    f"of {', '.join(held)}; they would be reused and "
+                    f"nothing measured. Move them away first."
+                )
+                return 2
+        os.environ["LAB_RESULTS_DIR"] = str(results)
         # Kernels run inside notebooks/: the data folder must be absolute.
         data = os.environ.get("LAB_DATA_DIR") or str(REPO / "data")
         os.environ["LAB_DATA_DIR"] = str(Path(data).resolve())

@@ -453,10 +453,10 @@ lu.format_mean_std(
 #   sensible rate for Adam and a hundred to a thousand times too small for
 #   SGD.
 # - **At each optimizer's own rate the gap shrinks from 30 points to
-#   about 8**, and most of the ranking sits within two or three points:
-#   Nesterov and RMSprop are within about one seed-to-seed standard
-#   deviation of Adam, momentum close behind. Plain SGD is the slowest per
-#   epoch, but far from "hopeless".
+#   under 10**, and all but plain SGD sit within a few points of each
+#   other, several within one seed-to-seed standard deviation of the best
+#   (the table above). Plain SGD is the slowest per epoch, but far from
+#   "hopeless".
 # - **Adaptive methods are forgiving**: in the learning-rate sweep their
 #   accuracy changes less across the grid. That robustness, and reaching
 #   the target in fewer epochs, is Adam's real advantage here, not a

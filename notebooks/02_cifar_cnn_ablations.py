@@ -446,9 +446,10 @@ fig = plots.plot_embeddings(
 #   run of each could have "shown" a gain of a point, which is exactly the
 #   size of the reports' claims for them.
 # - **Batch norm and the dense block** give the largest gains; the verdict
-#   table says which of them beats the noise in this run (in the committed
-#   `cpu` run the dense block does, while batch norm's three seeds spread too
-#   widely to tell). Batch norm's learning curve starts far higher: normalised
+#   table says which of them beats the noise in this run. With three seeds
+#   a gain of about two standard errors can land on either side of the
+#   line: on two different 2-core machines the same `cpu` run once called
+#   batch norm "within noise" and once "better". Batch norm's learning curve starts far higher: normalised
 #   activations let the same learning rate make faster progress. The dense
 #   block gives the classifier the early, fine-grained maps as well; the
 #   report's 75.5% for it is not what the idea does, so something else in that
@@ -466,9 +467,11 @@ fig = plots.plot_embeddings(
 #
 # Absolute accuracies here are far below the reports' (which trained on all
 # 50,000 images for up to 150 epochs); the chosen model's test accuracy is
-# printed above (58% in the committed `cpu` run). The comparisons, and the
-# habit of repeating them over seeds, carry over; the `full` profile on a GPU
-# repeats them at full scale.
+# printed above (in the committed `cpu` run). The comparisons, and the
+# habit of repeating them over seeds, carry over. The `full` profile on a
+# GPU repeats them on all of CIFAR-10 with the `wide` net, in short
+# one-cycle runs that fit a Colab session; `reproduce` keeps the reports'
+# own lengths (hours; the banner predicts them).
 
 # %%
 print(run.finish())

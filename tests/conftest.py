@@ -1,5 +1,6 @@
 """Shared fixtures: the real datasets from LAB_DATA_DIR, never noise."""
 
+import json
 import os
 from pathlib import Path
 
@@ -84,3 +85,18 @@ def built_book(tmp_path_factory) -> Path:
         )
     print(f"book built in {time.perf_counter() - start:.0f} s")
     return out / "_build" / "html"
+
+
+def _printed(notebook: Path) -> str:
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return "".join(
+        "".join(out.get("text", ""))
+        for cell in cells
+        for out in cell.get("outputs", [])
+    )
+
+
+@pytest.fixture
+def printed():
+    """printed(path): everything an executed notebook printed, as text."""
+    return _printed

@@ -2,7 +2,6 @@
 --dry-run`` runs every notebook with all of the data and the widest nets,
 two batches per training run and a few t-SNE iterations each."""
 
-import json
 import time
 from pathlib import Path
 
@@ -12,17 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 600  # all six notebooks
 
 
-def _printed(notebook: Path) -> str:
-    cells = json.loads(notebook.read_text())["cells"]
-    return "".join(
-        "".join(out.get("text", ""))
-        for cell in cells
-        for out in cell.get("outputs", [])
-    )
-
-
 def test_every_notebook_runs_the_full_profile_at_full_size(
-    data_dir, tmp_path, monkeypatch, capsys
+    data_dir, tmp_path, monkeypatch, capsys, printed
 ):
     # run_all sets these for its kernels; monkeypatch puts them back.
     monkeypatch.setenv("LAB_PROFILE", "smoke")
@@ -42,11 +32,11 @@ def test_every_notebook_runs_the_full_profile_at_full_size(
         ]
     )
     seconds = time.perf_counter() - start
-    printed = capsys.readouterr()
-    assert code == 0, printed.out + printed.err
+    said = capsys.readouterr()
+    assert code == 0, said.out + said.err
     assert seconds < BUDGET_SECONDS, f"the dry run took {seconds:.0f} s"
     runs = tmp_path / "runs" / "full-dry-run"
-    outputs = {p.stem: _printed(p) for p in runs.glob("*.ipynb")}
+    outputs = {p.stem: printed(p) for p in runs.glob("*.ipynb")}
     assert len(outputs) == 6
     for name, text in outputs.items():
         assert "profile full" in text and "DRY RUN" in text, name

@@ -178,17 +178,8 @@ def _metrics(results: Path) -> dict:
     return found
 
 
-def _printed(notebook: Path) -> str:
-    cells = json.loads(notebook.read_text())["cells"]
-    return "".join(
-        "".join(out.get("text", ""))
-        for cell in cells
-        for out in cell.get("outputs", [])
-    )
-
-
 def test_a_killed_lab_run_again_reuses_its_runs_and_matches(
-    data_dir, tmp_path
+    data_dir, tmp_path, printed
 ):
     whole = _run_lab(tmp_path / "whole", tmp_path / "out-whole", data_dir)
     assert whole.wait(timeout=900) == 0, whole.stdout.read()
@@ -210,11 +201,11 @@ def test_a_killed_lab_run_again_reuses_its_runs_and_matches(
 
     again = _run_lab(results, tmp_path / "out-again", data_dir)
     assert again.wait(timeout=900) == 0, again.stdout.read()
-    printed = _printed(
+    text = printed(
         tmp_path / "out-again" / "smoke" / "02_cifar_cnn_ablations.ipynb"
     )
-    found = re.search(r"ablations: (\d+) of 9 runs found", printed)
-    assert found and int(found.group(1)) >= len(kept), printed[:2000]
+    found = re.search(r"ablations: (\d+) of 9 runs found", text)
+    assert found and int(found.group(1)) >= len(kept), text[:2000]
     # The finished runs were reused, not trained again...
     for path, mtime in kept.items():
         assert path.stat().st_mtime_ns == mtime
