@@ -133,7 +133,7 @@ def evaluate(
     model.eval()
     sums, n = {}, 0
     try:
-        for batch in dry_run.limit(loader, dry_run.EVAL_BATCHES):
+        for batch in dry_run.evaluation(loader):
             batch = _to_device(batch, device)
             with _autocast(device, amp):
                 out = step(model, batch)
@@ -165,7 +165,7 @@ def _wide(value: torch.Tensor) -> torch.Tensor:
 def predict(model: nn.Module, loader, device=None):
     """Model outputs and labels for every batch: (outputs, y) tensors on
     the CPU, in loader order (a dry run's: its first batch)."""
-    return _predict(model, dry_run.limit(loader, dry_run.EVAL_BATCHES), device)
+    return _predict(model, dry_run.evaluation(loader), device)
 
 
 def _predict(model: nn.Module, batches, device=None):
