@@ -84,18 +84,15 @@ def restore_training_state(path, state: dict) -> tuple[int, bool]:
         state["scheduler"].load_state_dict(ckpt["scheduler"])
     # Each callback gets the saved state of its own kind (in order), so a
     # callback added or dropped between runs never receives another's.
+    # Checkpoints written before states were named hold bare states, in
+    # the order of the callbacks.
+    kinds = [type(cb).__name__ for cb in state["callbacks"]]
     saved = [
-        # Checkpoints written before states were named hold bare states,
-        # in the order of the callbacks.
-        entry if isinstance(entry, tuple) else (type(cb).__name__, entry)
-        for cb, entry in zip(state["callbacks"], ckpt.get("callbacks", []))
-    ] + [
-        entry
-        for entry in ckpt.get("callbacks", [])[len(state["callbacks"]) :]
-        if isinstance(entry, tuple)
+        entry if isinstance(entry, tuple) else (kinds[i], entry)
+        for i, entry in enumerate(ckpt.get("callbacks", []))
+        if isinstance(entry, tuple) or i < len(kinds)
     ]
-    for cb in state["callbacks"]:
-        kind = type(cb).__name__
+    for cb, kind in zip(state["callbacks"], kinds):
         for i, (name, cb_state) in enumerate(saved):
             if name == kind:
                 cb.load_state_dict(cb_state)

@@ -74,8 +74,24 @@ def run_sweep(
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
-    jobs = [(name, seed) for name in configs for seed in seeds]
-    _say_what_is_found(results_dir, jobs, configs, save_models)
+    # First what is on disk (each record read once): a changed run is an
+    # error before anything trains, and the student is told what is kept.
+    jobs = []
+    for name in configs:
+        for seed in seeds:
+            # Plain JSON types, as they will be read back.
+            config = json.loads(json.dumps(configs[name], default=_plain))
+            folder = run_dir(results_dir, name, seed)
+            saved = read_run(folder, set_aside_damaged=True)
+            if saved is None:
+                _warn_if_old_layout(folder)
+            else:
+                _check_same_run(folder, saved, name, seed, config)
+            reuse = saved is not None and (
+                not save_models or _model_matches(folder, saved)
+            )
+            jobs.append((name, seed, config, folder, saved, reuse))
+    _say_what_is_found(results_dir.name, sum(j[-1] for j in jobs), len(jobs))
     rows = []
     bar = tqdm(
         jobs,
@@ -83,18 +99,8 @@ def run_sweep(
         unit="run",
         disable=not progress_enabled(progress) or None,
     )
-    for name, seed in bar:
-        # Plain JSON types, as they will be read back.
-        config = json.loads(json.dumps(configs[name], default=_plain))
-        folder = run_dir(results_dir, name, seed)
-        saved = read_run(folder, set_aside_damaged=True)
-        if saved is None:
-            _warn_if_old_layout(folder)
-        else:
-            _check_same_run(folder, saved, name, seed, config)
-        if saved is not None and (
-            not save_models or _model_matches(folder, saved)
-        ):
+    for name, seed, config, folder, saved, reuse in bar:
+        if reuse:
             metrics, reused = saved["metrics"], True
         else:
             if saved is not None:
@@ -111,43 +117,23 @@ def run_sweep(
     return pd.DataFrame(rows)
 
 
-def _say_what_is_found(results_dir: Path, jobs, configs, save_models):
+def _say_what_is_found(where: str, found: int, total: int) -> None:
     """One line before a sweep: how many runs are already on disk and will
     be reused, so a student who runs a notebook again sees that finished
     work is kept."""
-    found = sum(
-        _reusable(results_dir, name, seed, configs[name], save_models)
-        for name, seed in jobs
-    )
-    where = results_dir.name
-    if found == len(jobs):
+    if found == total:
         print(f"{where}: all {found} runs found, training none.")
     elif found:
         print(
-            f"{where}: {found} of {len(jobs)} runs found, training the "
-            f"remaining {len(jobs) - found}."
+            f"{where}: {found} of {total} runs found, training the "
+            f"remaining {total - found}."
         )
     else:
         print(
-            f"{where}: training {len(jobs)} runs; each is saved as it "
-            f"ends, so running this again after an interruption trains "
-            f"only the missing ones."
+            f"{where}: training {total} runs; each is saved as it ends, so "
+            f"running this again after an interruption trains only the "
+            f"missing ones."
         )
-
-
-def _reusable(results_dir, name, seed, config, save_models) -> bool:
-    """Whether run_sweep will reuse this run as it is (a damaged, changed
-    or model-less run is not counted; run_sweep says what is wrong)."""
-    folder = run_dir(results_dir, name, seed)
-    try:
-        saved = read_run(folder)
-    except Exception:  # damaged: run_sweep sets it aside and says so
-        return False
-    if saved is None:
-        return False
-    config = json.loads(json.dumps(config, default=_plain))
-    same = saved.get("config") == config and saved.get("seed") == seed
-    return same and (not save_models or _model_matches(folder, saved))
 
 
 def read_run(folder: str | Path, set_aside_damaged: bool = False):
