@@ -18,3 +18,35 @@ if not os.environ.get("LAB_RESULTS_DIR"):
 
     os.environ["LAB_RESULTS_DIR"] = tempfile.mkdtemp(prefix="lab-results-")
     atexit.register(shutil.rmtree, os.environ["LAB_RESULTS_DIR"], True)
+
+# Every figure the notebook runs draw is checked where its cell ends
+# (lab_utils/tools/figcheck.py: overlapping titles, labels and tick
+# labels, empty axes); the problems go to one log, and the session fails
+# if it has any. This process keeps its own backend: pick it before the
+# kernels' variable is set.
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+if "MPLBACKEND" not in os.environ:
+    import tempfile
+
+    os.environ["MPLBACKEND"] = "module://lab_utils.tools.figcheck"
+    _log, os.environ["LAB_FIGCHECK_LOG"] = tempfile.mkstemp(
+        prefix="lab-figcheck-", suffix=".txt"
+    )
+    os.close(_log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    log = os.environ.get("LAB_FIGCHECK_LOG")
+    if not log or not os.path.isfile(log):
+        return
+    with open(log) as f:
+        problems = f.read().strip()
+    os.remove(log)
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.section("figures with overlapping text or empty axes")
+            reporter.write_line(problems)
+        session.exitstatus = 1

@@ -88,6 +88,17 @@ def show_class_samples(
     return fig
 
 
+def _slant_xticks(ax, degrees: int = 30) -> None:
+    """Slanted x tick labels anchored at their right end, so long class
+    names ("automobile", "T-shirt/top") sit under their bar, apart."""
+    plt.setp(
+        ax.get_xticklabels(),
+        rotation=degrees,
+        ha="right",
+        rotation_mode="anchor",
+    )
+
+
 def class_count_table(*parts: LabData) -> pd.DataFrame:
     """Images per class for each part (e.g. train, test), long format."""
     rows = []
@@ -115,7 +126,7 @@ def plot_class_counts(*parts: LabData) -> plt.Figure:
         title=f"{_title(parts[0])}: images per class",
     )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.tick_params(axis="x", rotation=30)
+    _slant_xticks(ax)
     return fig
 
 
@@ -139,11 +150,20 @@ def sample_pixels(data: LabData, n_pixels: int, seed: int = 0) -> pd.DataFrame:
 def plot_pixel_distribution(
     data: LabData, n_pixels: int = 100_000, seed: int = 0
 ) -> plt.Figure:
-    """Histogram of pixel intensities per channel, from a random sample,
-    on a log scale so the background spike of digit images does not hide
-    the rest."""
+    """Histogram of pixel intensities per channel, from a random sample;
+    the density axis is logarithmic where the densities span more than a
+    factor of 20 (the background spike of digit images would hide the
+    rest), linear otherwise (a log axis over one octave adds nothing)."""
     pixels = sample_pixels(data, n_pixels, seed)
     c = data.X.shape[1]
+    densities = np.concatenate(
+        [
+            np.histogram(group, bins=64, range=(0, 255), density=True)[0]
+            for _, group in pixels.groupby("channel")["intensity"]
+        ]
+    )
+    nonzero = densities[densities > 0]
+    log = bool(nonzero.max() > 20 * nonzero.min())
     fig, ax = plt.subplots(figsize=(7, 3))
     sns.histplot(
         pixels,
@@ -156,13 +176,13 @@ def plot_pixel_distribution(
         common_norm=False,
         linewidth=1.5,
         palette=CHANNEL_COLORS.get(c),
-        log_scale=(False, True),
+        log_scale=(False, log),
         ax=ax,
     )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set(
         xlabel="pixel intensity (0-255)",
-        ylabel="density (log scale)",
+        ylabel="density (log scale)" if log else "density",
         xlim=(0, 255),
         title=f"{_title(data)}: pixel intensities "
         f"({len(pixels) // c:,} sampled pixels per channel)",
@@ -192,7 +212,7 @@ def plot_split_balance(train: LabData, val: LabData) -> plt.Figure:
         title=f"{_title(train)}: class balance after a stratified split "
         f"({len(train):,} train / {len(val):,} validation)",
     )
-    ax.tick_params(axis="x", rotation=30)
+    _slant_xticks(ax)
     return fig
 
 
@@ -238,11 +258,14 @@ def show_image_rows(
     """Rows of float images in [0, 1], shape (n, c, h, w) each, one row per
     entry, labelled by its key (e.g. originals above their augmentation)."""
     n_cols = max(len(v) for v in rows.values())
+    # Constrained layout sizes the margins to the row labels and the
+    # title, so neither leaves a blank band nor runs into the images.
     fig, axes = plt.subplots(
         len(rows),
         n_cols,
         squeeze=False,
-        figsize=(1.1 * n_cols, 1.2 * len(rows) + 0.4),
+        figsize=(1.1 * n_cols + 1.5, 1.1 * len(rows) + 0.5),
+        layout="constrained",
     )
     for r, (label, images) in enumerate(rows.items()):
         for c in range(n_cols):
@@ -313,9 +336,10 @@ def plot_learning_curves(
     x: str = "epoch",
     ax: plt.Axes | None = None,
 ) -> plt.Figure:
-    """``metric`` per config against epochs (mean over seeds, band = one
-    standard deviation) or, with x="seconds", against training time (one
-    line per seed, since seeds take different times)."""
+    """``metric`` per config against epochs or, with x="seconds", against
+    training time: the mean over seeds, with a band of one standard
+    deviation (against time, each epoch sits at the seeds' mean elapsed
+    time, since seeds take slightly different times)."""
     data = histories.assign(value=histories[metric] * percent_scale(metric))
     order = list(dict.fromkeys(data["name"]))
     if ax is None:
@@ -324,18 +348,29 @@ def plot_learning_curves(
     if x == "seconds":
         data = data.sort_values(["name", "seed", "epoch"])
         data["elapsed"] = data.groupby(["name", "seed"])["seconds"].cumsum()
-        sns.lineplot(
-            data,
-            x="elapsed",
-            y="value",
-            hue="name",
-            units="seed",
-            estimator=None,
-            hue_order=order,
-            ax=ax,
-            alpha=0.8,
-        )
-        ax.set_xlabel("training time (s)")
+        palette = sns.color_palette(n_colors=len(order))
+        for name, color in zip(order, palette):
+            curve = (
+                data[data["name"] == name]
+                .groupby("epoch")
+                .agg(
+                    elapsed=("elapsed", "mean"),
+                    mean=("value", "mean"),
+                    sd=("value", "std"),
+                )
+                .fillna({"sd": 0.0})
+            )
+            ax.plot(curve["elapsed"], curve["mean"], color=color, label=name)
+            ax.fill_between(
+                curve["elapsed"],
+                curve["mean"] - curve["sd"],
+                curve["mean"] + curve["sd"],
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+            )
+        ax.legend(title="name")
+        ax.set_xlabel("training time (s), mean over seeds")
     else:
         sns.lineplot(
             data,
@@ -443,12 +478,28 @@ def plot_trajectories(
             fontsize=10,
         )
         ax.grid(False)
-    for ax in axes.flat[len(paths) :]:
-        ax.axis("off")
+    spare = list(axes.flat[len(paths) :])
     for ax in axes[:, 0]:
         ax.set_ylabel("y")
     for ax in axes[-1]:
         ax.set_xlabel("x")
+    if spare:
+        # A free cell of the grid compares where each path ended.
+        ax = spare.pop(0)
+        ax.remove()
+        ax = fig.add_subplot(n_rows, n_cols, len(paths) + 1)
+        distances = [
+            float(np.hypot(*(path[-1] - np.asarray(minimum))))
+            for path in paths.values()
+        ]
+        names = [name.split(" (")[0] for name in paths]
+        ax.barh(names[::-1], distances[::-1], color=palette[::-1])
+        ax.set(
+            xlabel="distance from the minimum at the end",
+            title="where each path ended",
+        )
+    for ax in spare:
+        ax.remove()
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -562,21 +613,24 @@ def plot_sphere_embeddings(
     panels: dict[str, tuple],
     classes: list[str],
     title: str = "",
-    n_cols: int = 4,
+    max_panels: int = 8,
 ) -> plt.Figure:
     """Small multiples of L2-normalised 3-D embeddings on the unit sphere,
-    coloured by class: panels maps a title to (E (n, 3), labels (n,))."""
-    n_rows = -(-len(panels) // n_cols)
-    fig = plt.figure(
-        figsize=(3.6 * min(n_cols, len(panels)), 3.6 * n_rows + 0.6)
-    )
+    coloured by class: panels maps a title to (E (n, 3), labels (n,)).
+
+    Shows at most ``max_panels``, evenly spaced, the first and the last
+    always, in full rows of 4 or 3 (never an empty cell)."""
+    names = list(panels)
+    count, n_cols = _full_rows(min(len(names), max_panels))
+    picked = np.linspace(0, len(names) - 1, count).round().astype(int)
+    panels = {names[i]: panels[names[i]] for i in picked}
+    n_rows = count // n_cols
+    fig = plt.figure(figsize=(3.6 * n_cols, 3.6 * n_rows + 0.6))
     palette = sns.color_palette("tab10", len(classes))
     u, v = np.mgrid[0 : 2 * np.pi : 24j, 0 : np.pi : 12j]
     sphere = (np.cos(u) * np.sin(v), np.sin(u) * np.sin(v), np.cos(v))
     for k, (name, (E, labels)) in enumerate(panels.items()):
-        ax = fig.add_subplot(
-            n_rows, min(n_cols, len(panels)), k + 1, projection="3d"
-        )
+        ax = fig.add_subplot(n_rows, n_cols, k + 1, projection="3d")
         ax.plot_wireframe(*sphere, color="0.85", linewidth=0.4)
         _draw_on_sphere(ax, E, labels, palette, name)
         ax.set_box_aspect((1, 1, 1))
@@ -593,6 +647,16 @@ def plot_sphere_embeddings(
     )
     fig.suptitle(title)
     return fig
+
+
+def _full_rows(count: int) -> tuple[int, int]:
+    """(panels, columns): up to ``count`` panels in full rows of 4 or 3
+    columns (or a single row of fewer)."""
+    if count <= 4:
+        return count, max(count, 1)
+    while count % 4 and count % 3:
+        count -= 1
+    return count, 4 if count % 4 == 0 else 3
 
 
 def save_sphere_animation(
