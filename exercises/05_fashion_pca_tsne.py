@@ -21,10 +21,12 @@
 #
 # A past report trained "FashionNet" (four conv blocks, 1 -> 16 -> 32 ->
 # 64 -> 128 channels, then FC 512 -> 256 -> 128 -> 10, batch norm
-# throughout) on 32x32 Fashion-MNIST to **92% test accuracy**, then wrote
-# its own PCA and t-SNE in NumPy to look at the network's features in 2-D.
-# Its t-SNE looped over points in Python, so it could not go past a few
-# thousand points.
+# throughout) on 32x32 Fashion-MNIST to "92% at most" test accuracy,
+# then wrote its own PCA and t-SNE in NumPy to look at the network's
+# features in 2-D. Its t-SNE looped over points in Python, and, worse, it
+# did not compute t-SNE: its low-dimensional similarities $Q$ came from
+# distances in the input $X$, never in the map $Y$, and its adaptive
+# gains were used without ever being set (section 3 shows both).
 #
 # Here both algorithms are written with tensor operations only, in
 # `lab_utils.manifold` (no scikit-learn inside; the tests compare them
@@ -57,8 +59,8 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 KEEP_ON_DRIVE = False
 PERPLEXITY = 30.0  # t-SNE's effective number of neighbours
 # FashionNet's training (see lu.DEFAULTS["classifier"]; epochs and
-# patience come from the profile): the report's Adam at 1e-3, batch 128,
-# random horizontal flips.
+# patience come from the profile): Adam at 1e-3, batch 128, random
+# horizontal flips (ours: the report states none of these).
 FASHION_NET = {
     "model": "fashion_net",
     "optimizer": "adam",
@@ -87,6 +89,7 @@ elif importlib.util.find_spec("lab_utils") is None:
     )
 
 # %%
+import numpy as np
 import torch
 
 import lab_utils as lu
@@ -107,9 +110,12 @@ print(run.banner())
 # %% [markdown]
 # ## 1. FashionNet
 #
-# The report resized images to 32x32; FashionNet here also takes the
-# original 28x28 images and pads them with two black pixels per side,
-# which is what the background is anyway.
+# The report fed the network 32x32 images; FashionNet here also takes the
+# original 28x28 images and pads them with two pixels per side. The
+# padding is added to the *normalised* image, so it is 0 there: the
+# dataset's mean grey, not the black of the background (which normalises
+# to about -0.8). A convolution learns either; what matters is that
+# training and test pad the same way.
 
 # %%
 net = lu.FashionNet()
@@ -143,6 +149,9 @@ print(
 )
 
 # %%
+fig = plots.plot_history(history, title="FashionNet: training curves")
+
+# %%
 logits, y = lu.predict(model, lu.TensorLoader(test, 1000, device=run.device))
 fig = plots.plot_confusion_matrix(
     lu.confusion_matrix(y, logits.argmax(1), 10),
@@ -150,10 +159,21 @@ fig = plots.plot_confusion_matrix(
     title=f"FashionNet on {len(test):,} test images: {test_acc:.1%}",
 )
 
+# %%
+counts = lu.confusion_matrix(y, logits.argmax(1), 10)
+np.fill_diagonal(counts, 0)
+print(f"The most frequent mistakes ({run.profile} profile):")
+for flat in counts.ravel().argsort()[::-1][:5]:
+    true, predicted = divmod(int(flat), 10)
+    print(
+        f"  {test.classes[true]} taken for {test.classes[predicted]}: "
+        f"{counts[true, predicted]} of {int((y == true).sum())}"
+    )
+
 # %% [markdown]
-# The mistakes are where a person would make them: shirts, T-shirts,
-# pullovers and coats (all upper-body garments with similar outlines), and
-# among the shoes. Keep this in mind for the pictures below.
+# Look at which classes the mistakes join: garments with similar
+# outlines (the upper-body ones, the shoes) are where a person would
+# hesitate too. Keep them in mind for the pictures below.
 #
 # ## 2. PCA of the raw pixels
 #
@@ -230,7 +250,31 @@ fig = plots.show_image_rows(
 #    room.
 # 4. Gradient descent moves the points to minimise
 #    $\mathrm{KL}(P\,\Vert\,Q)$: first with $P$ exaggerated 12x (clusters
-#    form and move as a whole), with momentum and per-point adaptive gains.
+#    form and move as a whole), with momentum and adaptive gains, one per
+#    coordinate of each point.
+#
+# ### What the report's t-SNE did instead
+#
+# Two lines decide whether a t-SNE is t-SNE. The report's (written anew
+# here, with its mistake) computed $Q$, at every iteration, from the
+# distances of the input:
+#
+# ```python
+# Q = 1 / (1 + squared_distances(X))  # input space: Y never enters
+# ```
+#
+# where t-SNE computes it from the map's current positions:
+#
+# ```python
+# Q = 1 / (1 + squared_distances(Y))  # the map: it moves as Y moves
+# ```
+#
+# With $Q$ fixed, the error it printed, $\mathrm{KL}(P\,\Vert\,Q)$,
+# cannot change whatever $Y$ does, and its gradient, with the input's
+# kernel where the map's belongs, is the gradient of no t-SNE objective.
+# Its update also read `gains` and the previous step before any line had
+# set them, so the code as printed cannot run; and its early
+# exaggeration (4x) was never switched off.
 
 # %% [markdown]
 # ### Exercise 5.1: the perplexity binary search
@@ -308,8 +352,8 @@ self_check("kl_gradient", kl_gradient, run.data_dir)
 # %% [markdown]
 # `lu.TSNE` does all four steps, with the binary search vectorised over
 # all rows at once and the gradient computed in place in reused buffers
-# (which is what makes it five times faster than scikit-learn's exact
-# method here). On the network's features:
+# (`benchmarks/tsne.py` times it against scikit-learn's exact method on
+# the same images). On the network's features:
 
 # %%
 probe = lu.balanced_subset(test, s["tsne_points"], SEED)
@@ -335,6 +379,13 @@ fig = plots.plot_kl_history(
     title="t-SNE's objective during optimisation",
     exaggeration_iter=learned.exaggeration_iter,
 )
+
+# %% [markdown]
+# The curve is the true objective, $\mathrm{KL}(P\,\Vert\,Q)$, at every
+# iteration. Until the dotted line the points are moved to fit $12P$
+# instead (early exaggeration: clusters form and travel as wholes), so
+# the true KL need not fall there; once exaggeration ends, the gradient
+# follows the true objective and the map settles.
 
 # %% [markdown]
 # ## 4. Perplexity
@@ -378,9 +429,10 @@ fig = plots.plot_thumbnails(
 # ## What t-SNE distances do and do not mean
 #
 # - **Clusters mean something**: points close together in the map were
-#   neighbours in the feature space. Trousers, bags and the three kinds of
-#   shoes form clean islands; shirts, T-shirts, pullovers and coats touch,
-#   exactly where the confusion matrix shows the network's mistakes.
+#   neighbours in the feature space. Compare which classes form islands of
+#   their own and which touch with the mistakes printed under the
+#   confusion matrix: the network confuses what its features put
+#   together.
 # - **Distances between clusters mostly do not**: the Student-t kernel
 #   lets moderately distant groups drift apart, so the gap between two
 #   islands says little about how different they are.

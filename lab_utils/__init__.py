@@ -12,10 +12,13 @@ from .arcface import (
     CosFaceHead,
     EmbeddingNet,
     MarginClassifier,
+    ScaleDividedArcHead,
     SoftmaxHead,
     class_centre_angles,
     make_head,
+    margin_accuracy,
     margin_step,
+    nearest_class_weight,
     roc_curve,
     verification_pairs,
 )
@@ -70,6 +73,7 @@ from .models import (
     ThreeConvConfig,
     ThreeConvNet,
     count_parameters,
+    forward_flops,
     summarize,
     three_conv_config,
 )
@@ -120,7 +124,10 @@ from .sweep import (
     time_to_target,
 )
 from .vae import (
+    DECODER_SIGMA,
     ConvVAE,
+    bits_per_dim,
+    farthest_pairs,
     interpolate,
     kl_divergence,
     reparameterize,

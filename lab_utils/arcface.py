@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import dry_run
 from .models import check_images
 
 # --- embedding networks --------------------------------------------------
@@ -35,11 +36,13 @@ class EmbeddingNet(nn.Module):
     """An MNIST backbone that maps a (n, 1, 28, 28) batch to embeddings.
 
     preset "five_conv": the 3-D report's net, convs 1->64 (stride 2),
-    64->256 (s2), 256->256, 256->64, 64->16 (s2), all 3x3 with batch norm,
-    then linear 256 -> embedding_dim. preset "two_conv": the 128-D report's
-    net, convs 1->32 and 32->64 (3x3, batch norm, 2x2 max-pool each), then
-    linear 3136 -> embedding_dim. width: multiplies every conv's channels
-    (1.0 = the report; smaller for a quick CPU run).
+    64->256 (s2), 256->256, 256->64, 64->16 (s2), all 3x3, then linear
+    256 -> embedding_dim; batch norm after every conv (the report's last
+    conv had none). preset "two_conv": the 128-D report's net, convs 1->32
+    and 32->64 (3x3, 2x2 max-pool each), then linear 3136 ->
+    embedding_dim, with batch norm added after each conv (the report had
+    none). width: multiplies every conv's channels (1.0 = the report's;
+    smaller for a quick CPU run).
     """
 
     PRESETS = ("five_conv", "two_conv")
@@ -250,17 +253,67 @@ class ArcMarginHead(_CosineHead):
         )
 
 
+class ScaleDividedArcHead(_CosineHead):
+    """The 3-D report's head, written anew to measure its defect: it
+    divides cos(theta) by s *before* the margin, then multiplies by s
+    again inside the exponential.
+
+    Its target probability is exp(s phi) / (exp(s phi) + sum over the
+    other classes of exp(cos)), with phi = c cos(m) - sqrt(1 - c^2) sin(m)
+    at c = cos(theta) / s. As logits (cross-entropy gives the same loss):
+    every other class gets cos(theta), so the scale is effectively 1; the
+    target gets s phi ~ cos(theta) cos(m) - s sin(m), since c is tiny and
+    sqrt(1 - c^2) ~ 1: the "margin" is a shift of about s sin(m) (2.0 at
+    the report's s=20, m=0.1), nearly the same at every angle. The loss
+    can never fall below ``loss_floor(n_classes)`` (ln 10 = 2.30 for the
+    report's ten digits), however well the classes separate. Without
+    labels it returns cos(theta): prediction by the largest cosine, as the
+    report's argmax was (no fallback: theta + m cannot pass pi here).
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        n_classes: int,
+        s: float = 20.0,
+        m: float = 0.1,
+    ):
+        super().__init__(embedding_dim, n_classes, s, m)
+
+    def target_logit(self, cos_target):
+        c = cos_target / self.s
+        sin = (1.0 - c.pow(2)).sqrt()  # c is at most 1/s: never near 0
+        return self.s * (c * math.cos(self.m) - sin * math.sin(self.m))
+
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        cos = self.cosine(embeddings)
+        if labels is None:
+            return cos
+        target = self.target_logit(cos.gather(1, labels[:, None]))
+        return cos.scatter(1, labels[:, None], target)
+
+    def loss_floor(self, n_classes: int) -> float:
+        """The lowest cross-entropy this head allows: the target at
+        cos(theta) = 1 and every other class at cos(theta) = -1."""
+        best = float(self.target_logit(torch.tensor(1.0, dtype=torch.float64)))
+        return math.log1p((n_classes - 1) * math.exp(-1.0 - best))
+
+
 HEADS = {
     "softmax": SoftmaxHead,
     "cosface": CosFaceHead,
     "arcface": ArcMarginHead,
+    "arcface_divided": ScaleDividedArcHead,
 }
 
 
 def make_head(
     name: str, embedding_dim: int, n_classes: int, **options
 ) -> nn.Module:
-    """A head by name: softmax, cosface or arcface (options: s, m, ...)."""
+    """A head by name: softmax, cosface, arcface (options: s, m, ...) or
+    arcface_divided (the 3-D report's head, ``ScaleDividedArcHead``)."""
     if name not in HEADS:
         raise ValueError(
             f"Unknown head {name!r}. Choose one of: {', '.join(HEADS)}."
@@ -281,20 +334,60 @@ def margin_step(model: nn.Module, batch) -> dict:
     return {"loss": loss, "acc": acc}
 
 
+@torch.no_grad()
+def margin_accuracy(
+    model: nn.Module, loader, labels_to_head: bool = False
+) -> float:
+    """Accuracy of a MarginClassifier over ``loader``.
+
+    labels_to_head=False: prediction by the largest cosine, no margin
+    (right: at test time the label is what we want to find).
+    labels_to_head=True: the true labels go into the head, as the 128-D
+    report's ``evaluate()`` did, so the margin lowers the true class's
+    logit before the argmax: a wrong, lower accuracy.
+    """
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    try:
+        for X, y in dry_run.evaluation(loader):
+            logits = model(X, y) if labels_to_head else model(X)
+            correct += int((logits.argmax(1) == y).sum())
+            total += len(y)
+    finally:
+        model.train(was_training)
+    return correct / total
+
+
 def class_centre_angles(
     embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int
 ) -> torch.Tensor:
     """(n_classes, n_classes) angles in degrees between the mean directions
     of each class's L2-normalised embeddings."""
+    centres = _class_centres(embeddings, labels, n_classes)
+    cos = (centres @ centres.T).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos))
+
+
+def nearest_class_weight(
+    embeddings: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """(n_classes,) for each class, the index of the class weight whose
+    direction is closest to the class's mean embedding direction; class
+    c "sits on its own arrow" where the result is c."""
+    centres = _class_centres(embeddings, labels, len(weights))
+    return (centres @ F.normalize(weights.double()).T).argmax(1)
+
+
+def _class_centres(embeddings, labels, n_classes) -> torch.Tensor:
+    """(n_classes, d) unit mean direction of each class's unit embeddings."""
     unit = F.normalize(embeddings.double())
-    centres = torch.stack(
+    return torch.stack(
         [
             F.normalize(unit[labels == c].mean(0), dim=0)
             for c in range(n_classes)
         ]
     )
-    cos = (centres @ centres.T).clamp(-1, 1)
-    return torch.rad2deg(torch.acos(cos))
 
 
 def verification_pairs(

@@ -246,7 +246,7 @@ def _model_and_step(recipe: str, config: tuple, dataset: str):
     step = {
         "classifier": classification_step,
         "margin": margin_step,
-        "vae": vae_step(config.get("beta", 1e-3)),
+        "vae": vae_step(config.get("beta", 1.0)),
     }[recipe]
     return model, step, (c, h, w), n_classes
 
@@ -446,7 +446,8 @@ def _lab4(s: dict) -> LabPlan:
     # (two_conv, 128-D, batch 128); 10% of the training images validate.
     # Verification trains on the eight seen digits (then subsamples) and
     # validates on their part of the validation set; the grid and the
-    # verification runs have no test set.
+    # verification runs have no test set. The 3-D report's head against
+    # ArcFace: two runs on the grid's images and epochs.
     full = _size(s["n_train"], "mnist")
     n_val = round(full * 0.1)
     n_train = full - n_val
@@ -465,6 +466,8 @@ def _lab4(s: dict) -> LabPlan:
         ("128-D ArcFace", two, n_train, s["epochs_128"], 1, n_val, n_test),
         ("2-D heads (circle)", {**five, "embedding_dim": 2},
          part(s["circle_train"]), s["circle_epochs"], 3, n_val, n_test),
+        ("report's head vs ArcFace", {**five, "embedding_dim": 3},
+         part(s["grid_train"]), s["grid_epochs"], 2, n_val, n_test),
         ("s x m grid", {**five, "embedding_dim": 3}, part(s["grid_train"]),
          s["grid_epochs"], len(s["grid_s"]) * len(s["grid_m"]), n_val, 0),
         ("verification", two, part(s["verify_train"], seen),

@@ -163,6 +163,24 @@ class ThreeConvNet(nn.Module):
         return self.classifier(self.hidden(self.flatten(self.features(X))))
 
 
+def forward_flops(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """FLOPs of one forward pass per image of ``input_shape`` (c, h, w),
+    counted by ``torch.utils.flop_counter`` on a batch of two in eval
+    mode (a multiply-add counts as two)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        X = torch.zeros(2, *input_shape, device=device)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(X)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 2
+
+
 def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
     """Output shape and parameter count of every leaf layer for one input
     of ``input_shape`` (c, h, w), in call order."""

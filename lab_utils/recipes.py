@@ -60,7 +60,7 @@ from .models import (
     three_conv_config,
 )
 from .optim import make_optimizer, make_scheduler
-from .vae import ConvVAE, vae_step
+from .vae import DECODER_SIGMA, ConvVAE, vae_step
 
 # Shared by every recipe: how to train.
 TRAINING = {
@@ -103,7 +103,8 @@ DEFAULTS = {
         "batch_size": 32,
         "eval_batch_size": 256,
         "latent_dim": 120,  # the report's latent size
-        "beta": 1e-3,  # weight of the KL term
+        "beta": 1.0,  # weight of the KL term: 1 = the textbook VAE
+        "sigma": DECODER_SIGMA,  # the decoder's std per pixel value
     },
 }
 
@@ -303,6 +304,10 @@ def train_margin_classifier(
     return run.classify(val, test, margin_step, callbacks, progress, save_to)
 
 
+# What a VAE run reports, from its last epoch on the validation images.
+VAE_METRICS = ("val_loss", "val_recon", "val_kl", "val_nelbo", "val_mse")
+
+
 def train_vae(
     config: dict,
     seed: int,
@@ -315,18 +320,19 @@ def train_vae(
     resume_dir: str | Path | None = None,
 ) -> Trained:
     """Train a ConvVAE (keys: ``DEFAULTS["vae"]``) with the loss of
-    ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon and
-    val_kl (NaN for a run that diverged), epochs_run, seconds,
-    parameters, diverged, diverged_epoch."""
+    ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon,
+    val_kl, val_nelbo (nats per image) and val_mse (NaN for a run that
+    diverged), epochs_run, seconds, parameters, diverged,
+    diverged_epoch."""
     run = _Run.start("vae", config, seed, train, device, resume_dir)
-    step = vae_step(run.config["beta"])
+    step = vae_step(run.config["beta"], run.config["sigma"])
     try:
         history = run.fit(val, step, callbacks, progress)
     except DivergedError as err:
         return run.diverged(err, None, save_to)
     last = history.iloc[-1]
     metrics = {
-        **{k: float(last[k]) for k in ("val_loss", "val_recon", "val_kl")},
+        **{k: float(last[k]) for k in VAE_METRICS},
         **run.summary(history),
         **NOT_DIVERGED,
     }
@@ -547,7 +553,7 @@ class _Run:
         predicts nothing useful, so classifiers score chance accuracy and
         the VAE NaN losses; the history holds every epoch up to it."""
         if self.recipe == "vae":
-            scores = dict.fromkeys(("val_loss", "val_recon", "val_kl"), nan)
+            scores = dict.fromkeys(VAE_METRICS, nan)
         else:
             chance = 1.0 / len(self.train.classes)
             scores = {"val_acc": chance}

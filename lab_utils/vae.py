@@ -4,6 +4,8 @@ for ``fit``, and latent interpolation (linear and spherical)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -108,24 +110,73 @@ def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor):
     return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(dim=1)
 
 
-def vae_loss(reconstruction, X, mean, log_var, beta: float = 1.0) -> dict:
-    """The report's objective: per-pixel mean squared error plus beta times
-    the mean per-image KL. With MSE, this is (up to constants) the
-    negative ELBO of a Gaussian decoder whose variance beta sets, which is
-    why beta trades sharp reconstructions against a usable prior."""
-    recon = F.mse_loss(reconstruction, X)
-    kl = kl_divergence(mean, log_var).mean()
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+# The decoder's likelihood: every pixel value (on the [0, 1] scale) is
+# Gaussian around the decoded one with this standard deviation, about
+# the typical reconstruction error of this small model (a calibrated
+# decoder: Rybkin et al., 2021). It sets what beta = 1 means.
+DECODER_SIGMA = 0.1
 
 
-def vae_step(beta: float):
-    """A ``fit`` step for a ConvVAE with KL weight ``beta``: logs loss,
-    reconstruction MSE and KL (nats per image)."""
+def vae_loss(
+    reconstruction,
+    X,
+    mean,
+    log_var,
+    beta: float = 1.0,
+    sigma: float = DECODER_SIGMA,
+) -> dict:
+    """The VAE's objective per image, in nats, with a Gaussian decoder
+    p(x | z) = N(x_hat, sigma^2 I) over the D pixel values in [0, 1].
+
+    recon = -log p(x | z) = |x - x_hat|^2 / (2 sigma^2) + D log(sigma
+    sqrt(2 pi)); kl = KL(q(z | x) || N(0, I)); loss = recon + beta * kl,
+    so that beta = 1 is the textbook VAE, whose loss is the negative ELBO
+    (``nelbo``, logged at every beta). Also logged: ``mse``, the mean
+    squared error per pixel value. All are means over the batch; recon
+    and nelbo can be negative, as a density over continuous values can
+    exceed 1 (``bits_per_dim`` turns them into a positive rate).
+    """
+    dims = X[0].numel()
+    squared = (reconstruction - X).pow(2).flatten(1).sum(1)
+    recon = squared / (2 * sigma**2) + dims * math.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    kl = kl_divergence(mean, log_var)
+    return {
+        "loss": (recon + beta * kl).mean(),
+        "recon": recon.mean(),
+        "kl": kl.mean(),
+        "nelbo": (recon + kl).mean(),
+        "mse": squared.mean() / dims,
+    }
+
+
+def bits_per_dim(nelbo: float, dims: int, levels: int = 256) -> float:
+    """The negative ELBO (nats per image of ``dims`` values in [0, 1]) as
+    bits per value of the ``levels``-level (8-bit) image: each value's
+    bin of width 1/levels adds log2(levels) bits to the density's rate."""
+    return nelbo / (dims * math.log(2)) + math.log2(levels)
+
+
+def vae_step(beta: float, sigma: float = DECODER_SIGMA):
+    """A ``fit`` step for a ConvVAE with KL weight ``beta`` and decoder
+    standard deviation ``sigma``: logs loss, recon, kl, nelbo (nats per
+    image) and mse (per pixel value); see ``vae_loss``."""
+    if not beta >= 0:
+        raise ValueError(
+            f"beta, the KL weight, must be 0 or more, got {beta!r} "
+            f"(1 is the textbook VAE)."
+        )
+    if not sigma > 0:
+        raise ValueError(
+            f"sigma, the decoder's standard deviation per pixel value, "
+            f"must be positive, got {sigma!r} (0.1 is a typical choice)."
+        )
 
     def step(model, batch):
         X = batch[0]
         reconstruction, mean, log_var = model(X)
-        return vae_loss(reconstruction, X, mean, log_var, beta)
+        return vae_loss(reconstruction, X, mean, log_var, beta, sigma)
 
     return step
 
@@ -146,6 +197,26 @@ def slerp(z1: torch.Tensor, z2: torch.Tensor, alpha: float) -> torch.Tensor:
             torch.sin((1 - alpha) * omega) * u1 + torch.sin(alpha * omega) * u2
         ) / so
     return direction * ((1 - alpha) * n1 + alpha * n2)
+
+
+def farthest_pairs(codes: torch.Tensor, n_pairs: int) -> list[tuple]:
+    """Up to ``n_pairs`` disjoint index pairs (i, j), i < j, of the rows of
+    ``codes`` (n, latent) furthest apart in angle, the furthest first:
+    where linear and spherical interpolation differ most."""
+    unit = F.normalize(codes.double(), dim=1)
+    cos = unit @ unit.T
+    n = len(codes)
+    order = sorted(
+        (float(cos[i, j]), i, j) for i in range(n) for j in range(i + 1, n)
+    )
+    pairs, used = [], set()
+    for _, i, j in order:
+        if len(pairs) == n_pairs:
+            break
+        if i not in used and j not in used:
+            pairs.append((i, j))
+            used |= {i, j}
+    return pairs
 
 
 def interpolate(

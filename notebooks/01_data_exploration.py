@@ -95,7 +95,8 @@ print(summary.to_string(index=False))
 #
 # ## 2. What each class looks like
 #
-# One random training image per class. Notice how much easier it is to
+# A few random training images per class (the profile sets how many).
+# Notice how much easier it is to
 # tell a "1" from a "7" than a "Shirt" from a "T-shirt/top", or a "cat"
 # from a "dog" at 32x32 pixels: that ordering will show up again in the
 # accuracies of later labs.
@@ -136,9 +137,10 @@ print(balance.to_string())
 # ## 4. What the pixels look like
 #
 # A histogram of pixel intensities, per channel, from a random sample of
-# pixels (the sample size depends on the profile; the shapes do not). The
-# density axis is logarithmic: on a linear one, the black background of the
-# digits would flatten everything else.
+# pixels (the sample size depends on the profile; the shapes do not). For
+# the digits and the clothes the density axis is logarithmic: on a linear
+# one, their black background would flatten everything else. CIFAR-10's
+# densities span less than a factor of 20, so its axis stays linear.
 
 # %%
 for n in NAMES:
@@ -151,9 +153,9 @@ for n in NAMES:
 # smaller one near 255 for the centres of the strokes, and few values in
 # between (the anti-aliased stroke edges). Fashion-MNIST uses the grey
 # levels in between much more: fabric has texture. CIFAR-10's photos spread
-# over the whole range; red and green peak a little above the middle while
-# blue sits lower (the smallest mean of the three), and every channel piles
-# up at 0 and 255 where the camera saturated. Such different inputs are why
+# over the whole range, each channel's mean a little below the middle
+# (blue's the lowest; the table in section 5), and every channel piles up
+# at 0 and 255 where the camera saturated. Such different inputs are why
 # each dataset gets its own normalisation constants.
 #
 # ## 5. Normalisation constants
@@ -235,6 +237,26 @@ for n in NAMES:
         f"{[round(v, 2) + 0.0 for v in X.mean(dim=(0, 2, 3)).tolist()]}"
         f", std {[round(v, 2) for v in X.std(dim=(0, 2, 3)).tolist()]}"
     )
+
+# %% [markdown]
+# A past report normalised CIFAR-10 with mean 0.5 and standard deviation
+# 0.5 in every channel, `transforms.Normalize((0.5,) * 3, (0.5,) * 3)`,
+# reasoning that mapping $[0, 1]$ onto $[-1, 1]$ gives mean 0 and
+# standard deviation 1. It gives the range, not the moments: the data's
+# own mean and spread are only shifted and doubled. Measured on the same
+# kind of batch:
+
+# %%
+rows = torch.randperm(
+    len(train["cifar10"]), generator=torch.Generator().manual_seed(SEED)
+)[:4096]
+X = train["cifar10"].X[rows].double() / 255
+halves = (X - 0.5) / 0.5  # the report's constants
+print(
+    f"(x - 0.5) / 0.5 on CIFAR-10: per-channel mean "
+    f"{[round(v, 2) for v in halves.mean(dim=(0, 2, 3)).tolist()]}, std "
+    f"{[round(v, 2) for v in halves.std(dim=(0, 2, 3)).tolist()]}"
+)
 
 # %% [markdown]
 # ## 6. A stratified, seeded validation split

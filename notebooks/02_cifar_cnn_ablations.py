@@ -30,7 +30,7 @@
 # | preset | convs (3x3, stride 1, pad 1, ReLU, 2x2 max-pool) | classifier | reported test accuracy |
 # |---|---|---|---|
 # | `wide` | 3 -> 256 -> 128 -> 64 | 1024 -> 512 -> 128 -> 10 | 81.4% baseline, 82.6% + batch norm, 81.3% + dropout 0.2, 75.5% as a dense block, 83.4% best after an lr x batch-size grid |
-# | `small` | 3 -> 16 -> 32 -> 64 | 1024 -> 500 -> 10 | 71.8% plain, then cumulatively 72.9% + weight decay, 74.5% + dropout 0.5, 75.5% + flips and colour jitter, 76.6% without biases, 77.7% + batch norm and lr 7e-4 |
+# | `small` | 3 -> 16 -> 32 -> 64 | 1024 -> 500 -> 10 | 71.8% plain, then cumulatively 72.9% + weight decay, 74.5% + dropout 0.5 (and 25 epochs instead of 10), 75.5% + flips and colour jitter, 76.6% without biases, 77.7% + batch norm and lr 7e-4 |
 #
 # Each of those numbers is **one training run**. Two runs of the same
 # configuration with different random seeds (initial weights, batch order,
@@ -121,13 +121,18 @@ print(
 # `wide` design spends its parameters early (256 channels at full
 # resolution: expensive, since every pixel is convolved); the `small` one
 # grows channels as resolution shrinks, which is the usual choice, and
-# costs about half the parameters and a tenth of the computation.
+# costs about half the parameters and a small fraction of the computation
+# (counted below, per image, forward).
 
 # %% tags=["nbval-check-output"]
 for preset in ("wide", "small"):
     model = lu.ThreeConvNet(lu.PRESETS[preset])
     table = lu.summarize(model, (3, 32, 32))
-    print(f"{preset}: {lu.count_parameters(model):,} parameters")
+    flops = lu.forward_flops(model, (3, 32, 32))
+    print(
+        f"{preset}: {lu.count_parameters(model):,} parameters, "
+        f"{flops / 1e6:.1f} MFLOP per image"
+    )
     print(table.to_string(index=False), end="\n\n")
 
 # %% [markdown]
@@ -224,7 +229,10 @@ self_check("dense_features", dense_features, run.data_dir)
 # ## 3. Ablations, each over several seeds
 #
 # Every configuration changes **one** thing relative to the baseline (the
-# profile's base preset, Adam, no regularisation, no augmentation), and is
+# profile's base preset, Adam, no regularisation, no augmentation), except
+# the last two, which build augmentation up the way pipelines are built:
+# each adds to the one before (crop and flip, then rotation and affine,
+# then colour jitter). Each is
 # trained once per seed. The sweep runner saves every finished run to disk
 # as it ends: re-running this cell after an interruption trains only the
 # runs that are missing.
@@ -248,8 +256,11 @@ ablations = {
     "dense block": {**base, "dense": True},
     "no bias": {**base, "bias": False},
     "+ crop/flip": {**base, "augment": "crop+flip"},
-    "+ rotate/affine": {**base, "augment": "+rotate/affine"},
-    "+ color jitter": {**base, "augment": "+color jitter"},
+    "+ crop/flip + rotate/affine": {**base, "augment": "+rotate/affine"},
+    "+ crop/flip + rotate/affine + jitter": {
+        **base,
+        "augment": "+color jitter",
+    },
 }
 
 
@@ -280,8 +291,8 @@ fig = plots.plot_ablation(
 
 # %%
 verdicts = lu.compare_to_baseline(results, "baseline", "val_acc")
-# The reports' single-run changes against their own baselines (points of
-# test accuracy), beside what repeated runs say here.
+# Each report's change between two of its own single runs (points of
+# test accuracy; see below), beside what repeated runs say here.
 verdicts["report said"] = pd.Series(
     {
         "+ weight decay": "+1.1 (small)",
@@ -289,12 +300,30 @@ verdicts["report said"] = pd.Series(
         "+ batch norm": "+1.2 (wide)",
         "dense block": "-5.9 (wide)",
         "no bias": "+1.1 (small)",
-        "+ color jitter": "+1.0 (small, with flips)",
+        "+ crop/flip + rotate/affine + jitter": "+1.0 (small, flips "
+        "and jitter)",
     }
 )
+# Parameters: a change can buy accuracy by making the network bigger.
+verdicts["parameters"] = results.groupby("name")["parameters"].first()
 verdicts.fillna({"report said": ""}).style.format(
-    {"val_acc change": "{:+.2%}", "two std errors": "{:.2%}"}
+    {
+        "val_acc change": "{:+.2%}",
+        "two std errors": "{:.2%}",
+        "parameters": "{:,}",
+    }
 )
+
+# %% [markdown]
+# The "report said" column is each report's change between two of its
+# own runs: the `wide` one against its baseline, the `small` one step to
+# step on its cumulative ladder (and its dropout step also went from 10
+# to 25 epochs). The dense block is also a **bigger network** here: every
+# map reaches the classifier, so its first linear layer reads far more
+# features (the parameters column). A gain from it mixes the connection
+# pattern with size; the report's dense net was another design again
+# (halved channels, no pooling inside the block, the classifier reading
+# only the last conv), whose 75.5% says nothing about this one.
 
 # %%
 histories = lu.load_histories(
@@ -379,6 +408,20 @@ print(
 # %%
 fig = plots.plot_history(history, title="The chosen configuration")
 # %%
+best = history.loc[history["val_acc"].idxmax()]
+low = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+print(
+    f"At the kept epoch ({int(best['epoch'])}): training accuracy "
+    f"{best['train_acc']:.1%}, validation {best['val_acc']:.1%}, a gap of "
+    f"{best['train_acc'] - best['val_acc']:.1%}. Validation loss was "
+    f"lowest at epoch {low} of {len(history)}"
+    + (
+        ", and rose after it: the model over-fits."
+        if low < len(history)
+        else "."
+    )
+)
+# %%
 saved = lu.load_trained(checkpoint, train, run.device)
 model = saved.model
 logits, y = lu.predict(model, lu.TensorLoader(test, 512, device=run.device))
@@ -414,8 +457,8 @@ assert reloaded["acc"] == saved.metrics["test_acc"]
 # best epoch), drawn in 2-D
 # with t-SNE (a hand-written one from `lab_utils.manifold`; Lab 5 explains
 # it). Before training the classes are mixed; training pulls them into
-# clusters, and the classes that the confusion matrix mixes up (cat and
-# dog, automobile and truck) stay neighbours.
+# clusters. Compare which classes stay neighbours with the pairs the
+# confusion matrix above mixes up.
 
 # %%
 panels = {}
@@ -436,42 +479,63 @@ fig = plots.plot_embeddings(
 # %% [markdown]
 # ## 7. What the numbers say
 #
-# The committed outputs come from the `cpu` profile: the `small` preset,
-# 6,000 training images, 5 epochs per run, 3 seeds. Read the verdict table
-# with the plot beside it.
+# The numbers of this run, from its results (the committed outputs are
+# the `cpu` profile's: the `small` preset on a subset, a few epochs;
+# `full` runs the `wide` net on all of CIFAR-10):
+
+# %%
+spread = results.groupby("name", sort=False)["val_acc"].std()
+crop = verdicts.loc["+ crop/flip"]
+runner_up = grid_results["val_acc"].nlargest(2)
+print(
+    (
+        f"- Seeds: runs of one configuration spread by "
+        f"{spread.mean():.1%} (standard deviation of validation accuracy, "
+        f"mean over configurations, {len(s['seeds'])} seeds each).\n"
+        if len(s["seeds"]) > 1
+        else "- Seeds: one per configuration, so no spread is measured.\n"
+    )
+    + f"- Crop and flip: {crop['val_acc change']:+.1%} against the "
+    f"baseline, {crop['verdict']}, after {s['epochs']} epoch"
+    f"{'s' * (s['epochs'] != 1)} per run.\n"
+    f"- The grid's best cell beat the next by "
+    f"{runner_up.iloc[0] - runner_up.iloc[1]:.1%}, on one seed: compare "
+    f"with the seed spread above before trusting the choice.\n"
+    f"- Chosen model: {metrics['test_acc']:.1%} test accuracy "
+    f"({run.profile} profile)."
+)
+
+# %% [markdown]
+# How to read them:
 #
-# - **Seeds matter.** One configuration's runs spread by one to two points
-#   of accuracy. Weight decay, dropout and removing the biases all move the
-#   mean by less than that, so they are *within noise*, although a single
-#   run of each could have "shown" a gain of a point, which is exactly the
-#   size of the reports' claims for them.
-# - **Batch norm and the dense block** give the largest gains; the verdict
-#   table says which of them beats the noise in this run. With three seeds
-#   a gain of about two standard errors can land on either side of the
-#   line: on two different 2-core machines the same `cpu` run once called
-#   batch norm "within noise" and once "better". Batch norm's learning curve starts far higher: normalised
-#   activations let the same learning rate make faster progress. The dense
-#   block gives the classifier the early, fine-grained maps as well; the
-#   report's 75.5% for it is not what the idea does, so something else in that
-#   run (its learning rate, its schedule) must have gone wrong.
-# - **Augmentation hurts here**, and that is the lesson, not a bug:
-#   augmentation is a regulariser, and after 5 epochs the model is not
-#   over-fitting yet, so making every image harder to classify only slows
-#   learning. It pays off in long runs, where the training accuracy would
-#   otherwise run away from the validation accuracy (try the `full`
-#   profile). A conclusion about a regulariser only holds for the training
-#   budget it was measured at.
+# - **Seeds matter.** A change that moves the mean by less than the
+#   spread between seeds is *within noise*, although a single run of it
+#   could have "shown" a gain of a point, the size of the reports'
+#   claims. The verdict table says which changes beat the noise in this
+#   run; with three seeds, a gain of about two standard errors can land on
+#   either side of the line from one machine to the next.
+# - **Batch norm** lets the same learning rate make faster progress
+#   (compare the learning curves); the **dense block** also enlarges the
+#   network, so its verdict is not about density alone.
+# - **A regulariser's verdict holds for the training budget it was
+#   measured at.** Augmentation makes every image harder to classify;
+#   while a short run is not yet over-fitting, that only slows learning.
+#   The chosen configuration trains longer, and its history shows whether
+#   it then over-fits (the gap printed under its curves): where it does,
+#   augmentation, dropout and weight decay, ruled on in short runs, are
+#   the changes to test again at that length.
 # - **Learning rate and batch size** move accuracy by several points, as
 #   much as the best architectural change; tune them before drawing
-#   conclusions about the architecture.
+#   conclusions about the architecture, and with more than one seed when
+#   cells are close.
 #
-# Absolute accuracies here are far below the reports' (which trained on all
-# 50,000 images for up to 150 epochs); the chosen model's test accuracy is
-# printed above (in the committed `cpu` run). The comparisons, and the
-# habit of repeating them over seeds, carry over. The `full` profile on a
-# GPU repeats them on all of CIFAR-10 with the `wide` net, in short
-# one-cycle runs that fit a Colab session; `reproduce` keeps the reports'
-# own lengths (hours; the banner predicts them).
+# The reports trained on 45,000 (the `wide` one, for up to 150 epochs) or
+# 40,000 images (the `small` one, for 10 to 25 epochs); the `cpu` profile
+# trains on a subset for a few epochs, so its absolute accuracies are far
+# below theirs. The comparisons, and the habit of repeating them over
+# seeds, carry over. The `full` profile on a GPU repeats them on all of
+# CIFAR-10 with the `wide` net, in short one-cycle runs that fit a Colab
+# session; `reproduce` runs longer (hours; the banner predicts them).
 
 # %%
 print(run.finish())

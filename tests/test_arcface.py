@@ -105,19 +105,44 @@ def test_cosface_is_cos_minus_m_on_the_target():
     assert torch.allclose(head(x, labels), expected, atol=1e-6)
 
 
-def test_the_classic_mistakes_give_different_logits():
+def test_the_3d_reports_head_gives_the_reports_loss():
+    # The report's probability, written from its formula: cos divided by
+    # s, the margin on that, and s again inside the exponential; column
+    # j's denominator holds every other class's exp(cos).
     torch.manual_seed(4)
-    head = lu.ArcMarginHead(16, 10, s=30.0, m=0.5)
+    head = lu.ScaleDividedArcHead(16, 10, s=20.0, m=0.1)
     x, labels = torch.randn(32, 16), torch.randint(0, 10, (32,))
-    right = head(x, labels)
-    cos = head.cosine(x)
-    theta = torch.acos(cos)
-    margin_everywhere = 30.0 * torch.cos(theta + 0.5)
-    divided_by_s = cos / 30.0  # "normalising" by s instead of scaling
-    for wrong in (margin_everywhere, divided_by_s):
-        assert (right - wrong).abs().max() > 1.0
-    # Prediction uses no margin: the largest cosine wins.
-    assert torch.equal(head(x).argmax(1), cos.argmax(1))
+    cos = head.cosine(x).double()
+    c = cos / 20.0
+    top = torch.exp(
+        20.0 * (c * math.cos(0.1) - (1 - c**2).sqrt() * math.sin(0.1))
+    )
+    others = torch.exp(cos).sum(1, keepdim=True) - torch.exp(cos)
+    report_prob = (top / (top + others)).gather(1, labels[:, None])[:, 0]
+    loss = F.cross_entropy(head(x, labels).double(), labels, reduction="none")
+    assert torch.allclose(loss, -report_prob.log(), atol=1e-5)
+    # The correct head at the same s and m gives another loss.
+    right = lu.ArcMarginHead(16, 10, s=20.0, m=0.1)
+    right.load_state_dict(head.state_dict())
+    assert abs(F.cross_entropy(right(x, labels), labels) - loss.mean()) > 1
+    # Without labels: the cosines (scale 1), so the largest cosine wins.
+    assert torch.equal(head(x), head.cosine(x))
+
+
+def test_dividing_by_s_makes_the_margin_a_constant_shift_and_floors_loss():
+    head = lu.ScaleDividedArcHead(3, 10, s=20.0, m=0.1)
+    cos = torch.linspace(-1, 1, 201, dtype=torch.float64)
+    shift = head.target_logit(cos) - cos
+    assert shift.max() - shift.min() < 0.02  # nearly constant ...
+    assert abs(shift.mean() + 20.0 * math.sin(0.1)) < 0.01  # ... -s sin m
+    # The floor: ln 10 for ten classes at the report's s and m; reached
+    # with the target at cos 1 and the other class at cos -1 (1-D).
+    assert abs(head.loss_floor(10) - math.log(10)) < 0.01
+    two = lu.ScaleDividedArcHead(1, 2, s=20.0, m=0.1)
+    with torch.no_grad():
+        two.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+    x, y = torch.tensor([[1.0]]), torch.tensor([0])
+    assert abs(F.cross_entropy(two(x, y), y).item() - two.loss_floor(2)) < 1e-5
 
 
 def test_bad_head_settings_are_explained():
@@ -175,6 +200,46 @@ def test_arcface_learns_real_digits_and_predicts_without_margin(mnist_small):
         assert (
             model(X, y).gather(1, y[:, None]) < model(X).gather(1, y[:, None])
         ).all()
+    # The 128-D report's evaluate(): labels into the head at test time
+    # handicap the true class, so its accuracy is lower than the right one
+    # (the largest cosine, which is what training measured).
+    loader = lu.TensorLoader(test, 100)
+    model.train()
+    right = lu.margin_accuracy(model, loader)
+    assert right == pytest.approx(history["val_acc"].iloc[-1], abs=1e-6)
+    leaked = lu.margin_accuracy(model, loader, labels_to_head=True)
+    assert leaked < right - 0.05
+    assert model.training  # left as it was found
+
+
+def test_the_reports_head_trains_but_its_loss_stays_above_the_floor(
+    mnist_small,
+):
+    train, test = mnist_small
+    losses = {}
+    for head in ("arcface", "arcface_divided"):
+        config = {
+            "preset": "two_conv",
+            "embedding_dim": 16,
+            "head": head,
+            "s": 20.0,
+            "m": 0.1,
+            "optimizer": "adam",
+            "lr": 3e-3,
+            "epochs": 12,
+            "batch_size": 64,
+        }
+        trained = lu.train_margin_classifier(
+            config, 0, train, test, device="cpu"
+        )
+        losses[head] = trained.history["train_loss"].min()
+        assert trained.history["val_acc"].iloc[-1] > 0.5  # chance is 0.10
+    # Both classify (the report reached 98% with it); only the right head
+    # can bring its loss below ln 10: with the scale lost, the report's
+    # cannot, however well it separates the digits.
+    floor = trained.model.head.loss_floor(10)
+    assert losses["arcface_divided"] > floor
+    assert losses["arcface"] < floor - 1.0
 
 
 def test_keep_classes_relabels_in_the_order_given(mnist_small):

@@ -49,6 +49,10 @@ def test_flops_are_counted_on_the_real_models():
     assert 2.5 * forward < train <= 3 * forward
     small = costs._frozen({"preset": "small", "batch_size": 64})
     assert costs.count_flops("classifier", small, "cifar10")[0] < forward / 20
+    # The model-level count the labs print agrees with it.
+    model = lu.ThreeConvNet(lu.PRESETS["wide"])
+    assert lu.forward_flops(model, (3, 32, 32)) == pytest.approx(by_hand)
+    assert model.training  # left as it was found
 
 
 def test_plan_counts_every_run_of_the_profile():

@@ -103,8 +103,14 @@ def test_lfw_faces_have_a_fixed_disjoint_split(data_dir):
     )
     assert train.X.shape[1:] == (3, 32, 32)
     assert len(train) + len(test) == 13233
-    assert len(test) == 1323
+    assert len(test) == 1323  # 10%, filled exactly by whole people
     assert "George_W_Bush" in train.classes
+    # By person: nobody in the test faces was seen in training.
+    assert not set(train.y.tolist()) & set(test.y.tolist())
+    again = lu.load_dataset(
+        "lfw", "test", data_dir=data_dir, download=False, image_size=32
+    )
+    assert torch.equal(again.X, test.X)
 
 
 def test_stratified_split_keeps_class_shares(mnist_small):

@@ -106,6 +106,19 @@ def test_tsne_matches_scikit_learn_exact(fashion):
     assert len(kls) == 1000 // 50 and kls[-1] < kls[len(kls) // 2]
 
 
+def test_the_logged_kl_is_the_true_objective_during_exaggeration(fashion):
+    from lab_utils.manifold import _kl_gradient, joint_probabilities
+
+    X, _ = fashion
+    P = joint_probabilities(lu.pca(X[:200], 30), 20.0)
+    Y = lu.pca(X[:200], 2)
+    grad1, kl1 = _kl_gradient(P, Y, 1.0, True)
+    grad12, kl12 = _kl_gradient(P, Y, 12.0, True)
+    assert kl12 == pytest.approx(kl1, rel=1e-12)  # KL(P || Q), not 12 P
+    assert not torch.allclose(grad1, grad12)  # the gradient is exaggerated
+    assert kl1 > 0
+
+
 def test_tsne_is_deterministic_on_cpu(fashion):
     X, _ = fashion
     X50 = lu.pca(X[:300], 30)

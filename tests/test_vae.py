@@ -1,6 +1,8 @@
 """The VAE: shapes, the KL formula, reparameterisation gradients,
 interpolation endpoints, and learning on real faces."""
 
+import math
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -86,6 +88,16 @@ def test_interpolation_endpoints_decode_to_the_endpoints():
         lu.interpolate(a, b, [0.5], "cubic")
 
 
+def test_farthest_pairs_are_disjoint_and_furthest_in_angle():
+    codes = torch.tensor(
+        [[1.0, 0.0], [-1.0, 0.1], [0.0, 1.0], [0.1, -1.0], [1.0, 0.05]]
+    )
+    pairs = lu.farthest_pairs(codes, 2)
+    assert pairs[0] == (1, 4) or pairs[0] == (0, 1)  # about 180 degrees
+    assert len({*pairs[0], *pairs[1]}) == 4  # disjoint
+    assert lu.farthest_pairs(codes[:2], 5) == [(0, 1)]
+
+
 def test_vae_learns_real_faces(data_dir):
     faces = lu.load_dataset(
         "lfw", data_dir=data_dir, n_samples=600, image_size=32, download=False
@@ -97,15 +109,52 @@ def test_vae_learns_real_faces(data_dir):
         lu.TensorLoader(faces, 32, shuffle=True),
         epochs=8,
         lr=1e-3,
-        step=lu.vae_step(1e-4),
+        step=lu.vae_step(1.0),
         device="cpu",
     )
-    assert {"train_loss", "train_recon", "train_kl"} <= set(history)
+    assert {"train_loss", "train_recon", "train_kl", "train_nelbo"} <= set(
+        history
+    )
     # Better than drawing the average face for everyone: the codes carry
     # information about each face.
     X = faces.X.float() / 255
     average_face_mse = ((X - X.mean(0)) ** 2).mean().item()
-    assert history["train_recon"].iloc[-1] < 0.8 * average_face_mse
+    assert history["train_mse"].iloc[-1] < 0.8 * average_face_mse
+    # At beta = 1 the objective is the negative ELBO.
+    assert history["train_loss"].equals(history["train_nelbo"])
+
+
+def test_vae_loss_is_the_negative_elbo_in_nats_per_face(data_dir):
+    faces = lu.load_dataset(
+        "lfw", data_dir=data_dir, n_samples=16, image_size=32, download=False
+    )
+    X = faces.X.double() / 255
+    torch.manual_seed(0)
+    reconstruction = (X + 0.05 * torch.randn_like(X)).clamp(0, 1)
+    mean, log_var = torch.randn(16, 8).double(), torch.randn(16, 8).double()
+    out = lu.vae_loss(reconstruction, X, mean, log_var, beta=0.5, sigma=0.1)
+    # -log p(x | z) of a Gaussian decoder, summed over the 3,072 values.
+    decoder = Normal(reconstruction.flatten(1), 0.1)
+    recon = -decoder.log_prob(X.flatten(1)).sum(1)
+    kl = lu.kl_divergence(mean, log_var)
+    assert out["recon"].item() == pytest.approx(recon.mean().item())
+    assert out["nelbo"].item() == pytest.approx((recon + kl).mean().item())
+    assert out["loss"].item() == pytest.approx(
+        (recon + 0.5 * kl).mean().item()
+    )
+    assert out["mse"].item() == pytest.approx(
+        torch.nn.functional.mse_loss(reconstruction, X).item()
+    )
+    # A uniform density on [0, 1] (-log p = 0) costs 8 bits per 8-bit value.
+    assert lu.bits_per_dim(0.0, 3072) == pytest.approx(8.0)
+    assert lu.bits_per_dim(-3072 * math.log(2), 3072) == pytest.approx(7.0)
+
+
+def test_bad_vae_weights_are_explained():
+    with pytest.raises(ValueError, match="beta"):
+        lu.vae_step(-1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        lu.vae_step(1.0, sigma=0.0)
 
 
 def test_offline_fallback_faces_come_from_scikit_image(tmp_path):

@@ -100,14 +100,32 @@ def train_val_split(
 
 
 def lfw_split(X, y, split, test_fraction=0.1, seed=0):
-    """LFW has no official image split; a fixed seeded one stands in.
+    """LFW has no official image split; a fixed seeded one by **person**
+    stands in: nobody in the test faces appears in training.
 
-    X: (n, c, h, w) images and y: (n,) labels, all of LFW; returns the
-    rows of ``split`` (``train`` or ``test``) in their original order.
+    X: (n, c, h, w) images and y: (n,) person labels, all of LFW; returns
+    the rows of ``split`` (``train`` or ``test``) in their original order.
+    People are taken in a seeded random order into the test part while
+    their images fit in ``test_fraction`` of all images (so the test part
+    holds at most that share, and in LFW almost exactly it). Data with
+    one label only (scikit-image's faces) has no people to split by and
+    is split by image.
     """
     g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(y), generator=g)
     n_test = int(round(len(y) * test_fraction))
-    index = order[:n_test] if split == "test" else order[n_test:]
-    index = index.sort().values
-    return X[index], y[index]
+    counts = torch.bincount(y)
+    people = torch.nonzero(counts).flatten()
+    if len(people) == 1:
+        order = torch.randperm(len(y), generator=g)
+        is_test = torch.zeros(len(y), dtype=torch.bool)
+        is_test[order[:n_test]] = True
+    else:
+        in_test = torch.zeros(len(counts), dtype=torch.bool)
+        room = n_test
+        for person in people[torch.randperm(len(people), generator=g)]:
+            if counts[person] <= room:
+                in_test[person] = True
+                room -= int(counts[person])
+        is_test = in_test[y]
+    index = torch.nonzero(is_test if split == "test" else ~is_test)
+    return X[index.flatten()], y[index.flatten()]
