@@ -184,17 +184,22 @@ class _CosineHead(nn.Module):
     def target_logit(self, cos_target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def logit_scale(self) -> float:
+        """What multiplies every column's logit: s."""
+        return self.s
+
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None
     ) -> torch.Tensor:
         cos = self.cosine(embeddings)
         if labels is None:
-            return self.s * cos
+            return self.logit_scale * cos
         target = cos.gather(1, labels[:, None])
         # Only the target column changes: the margin makes the true class
         # harder to win, never the others easier.
         cos = cos.scatter(1, labels[:, None], self.target_logit(target))
-        return self.s * cos
+        return self.logit_scale * cos
 
 
 class CosFaceHead(_CosineHead):
@@ -280,19 +285,14 @@ class ScaleDividedArcHead(_CosineHead):
     ):
         super().__init__(embedding_dim, n_classes, s, m)
 
+    # The scale is lost: every column's logit is its bare cosine, and the
+    # target's s sits inside target_logit.
+    logit_scale = 1.0
+
     def target_logit(self, cos_target):
         c = cos_target / self.s
         sin = (1.0 - c.pow(2)).sqrt()  # c is at most 1/s: never near 0
         return self.s * (c * math.cos(self.m) - sin * math.sin(self.m))
-
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        cos = self.cosine(embeddings)
-        if labels is None:
-            return cos
-        target = self.target_logit(cos.gather(1, labels[:, None]))
-        return cos.scatter(1, labels[:, None], target)
 
     def loss_floor(self, n_classes: int) -> float:
         """The lowest cross-entropy this head allows: the target at

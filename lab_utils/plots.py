@@ -451,7 +451,13 @@ def plot_trajectories(
         figsize=(4.6 * n_cols, 3.5 * n_rows),
     )
     palette = sns.color_palette("deep", len(paths))
-    for ax, color, (name, path) in zip(axes.flat, palette, paths.items()):
+    distances = [
+        float(np.hypot(*(path[-1] - np.asarray(minimum))))
+        for path in paths.values()
+    ]
+    for ax, color, distance, (name, path) in zip(
+        axes.flat, palette, distances, paths.items()
+    ):
         ax.contour(xs, ys, levels, levels=20, cmap="Greys", linewidths=0.6)
         ax.plot(
             path[:, 0],
@@ -470,7 +476,6 @@ def plot_trajectories(
             s=180,
             zorder=4,
         )
-        distance = float(np.hypot(*(path[-1] - np.asarray(minimum))))
         ax.set(xlim=(x0, x1), ylim=(y0, y1))
         ax.set_title(
             f"{name}\n{len(path) - 1} steps, ends {distance:.2g}"
@@ -488,10 +493,6 @@ def plot_trajectories(
         ax = spare.pop(0)
         ax.remove()
         ax = fig.add_subplot(n_rows, n_cols, len(paths) + 1)
-        distances = [
-            float(np.hypot(*(path[-1] - np.asarray(minimum))))
-            for path in paths.values()
-        ]
         names = [name.split(" (")[0] for name in paths]
         ax.barh(names[::-1], distances[::-1], color=palette[::-1])
         ax.set(
