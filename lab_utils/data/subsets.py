@@ -113,19 +113,16 @@ def lfw_split(X, y, split, test_fraction=0.1, seed=0):
     """
     g = torch.Generator().manual_seed(seed)
     n_test = int(round(len(y) * test_fraction))
-    counts = torch.bincount(y)
+    # One label only: every image is its own "person".
+    units = y if len(y.unique()) > 1 else torch.arange(len(y))
+    counts = torch.bincount(units)
     people = torch.nonzero(counts).flatten()
-    if len(people) == 1:
-        order = torch.randperm(len(y), generator=g)
-        is_test = torch.zeros(len(y), dtype=torch.bool)
-        is_test[order[:n_test]] = True
-    else:
-        in_test = torch.zeros(len(counts), dtype=torch.bool)
-        room = n_test
-        for person in people[torch.randperm(len(people), generator=g)]:
-            if counts[person] <= room:
-                in_test[person] = True
-                room -= int(counts[person])
-        is_test = in_test[y]
+    in_test = torch.zeros(len(counts), dtype=torch.bool)
+    room = n_test
+    for person in people[torch.randperm(len(people), generator=g)]:
+        if counts[person] <= room:
+            in_test[person] = True
+            room -= int(counts[person])
+    is_test = in_test[units]
     index = torch.nonzero(is_test if split == "test" else ~is_test)
     return X[index.flatten()], y[index.flatten()]
