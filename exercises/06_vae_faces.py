@@ -326,7 +326,8 @@ print(
 # %%
 alphas = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 rows = {}
-for a, b in lu.farthest_pairs(mean, 2):
+pairs = lu.farthest_pairs(mean, 2)  # the two most different pairs
+for a, b in pairs:
     paths = {}
     for method in ("linear", "slerp"):
         path = lu.interpolate(mean[a], mean[b], alphas, method)
@@ -344,7 +345,7 @@ fig = plots.show_image_rows(
 )
 
 # %%
-(a, b), _ = lu.farthest_pairs(mean, 2)
+a, b = pairs[0]
 norms = pd.DataFrame(
     {
         "alpha": alphas,
