@@ -115,8 +115,10 @@ from .recipes import (
 from .sweep import (
     aggregate,
     combine_improvements,
+    compare_steps,
     compare_to_baseline,
     format_mean_std,
+    ladder,
     load_histories,
     read_run,
     run_dir,

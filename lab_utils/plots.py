@@ -13,7 +13,7 @@ import seaborn as sns
 import torch
 
 from .data import LabData
-from .metrics import metric_label, percent_scale
+from .metrics import metric_label, metric_mode, percent_scale
 
 CHANNEL_COLORS = {1: ["0.3"], 3: ["tab:red", "tab:green", "tab:blue"]}
 CHANNEL_NAMES = {1: ["grey"], 3: ["red", "green", "blue"]}
@@ -386,6 +386,65 @@ def plot_learning_curves(
         ax.set_xlabel("epoch")
     ax.set(ylabel=metric_label(metric), title=title)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_overfitting(
+    histories: pd.DataFrame,
+    names,
+    metric: str = "loss",
+    title: str = "Training against validation",
+) -> plt.Figure:
+    """One panel per config in ``names``: the training and validation
+    ``metric`` against epochs, mean over seeds with a band of one standard
+    deviation, and a dotted line at the epoch where the mean validation
+    loss (or accuracy) was best: where the curves part, the model starts
+    to learn its training images rather than the task."""
+    names = list(names)
+    missing = [n for n in names if n not in set(histories["name"])]
+    if missing:
+        raise ValueError(
+            f"No histories for {', '.join(map(repr, missing))}. "
+            f"Names: {', '.join(dict.fromkeys(histories['name']))}."
+        )
+    scale = percent_scale(f"val_{metric}")
+    fig, axes = plt.subplots(
+        1,
+        len(names),
+        squeeze=False,
+        figsize=(4.6 * len(names), 3.5),
+        sharey=True,
+    )
+    for ax, name in zip(axes[0], names):
+        runs = histories[histories["name"] == name]
+        curves = runs.groupby("epoch")[[f"train_{metric}", f"val_{metric}"]]
+        mean, sd = curves.mean() * scale, curves.std().fillna(0.0) * scale
+        for part, label in (("train", "training"), ("val", "validation")):
+            col = f"{part}_{metric}"
+            ax.plot(mean.index, mean[col], marker="o", label=label)
+            ax.fill_between(
+                mean.index,
+                mean[col] - sd[col],
+                mean[col] + sd[col],
+                alpha=0.2,
+                linewidth=0,
+            )
+        val = mean[f"val_{metric}"]
+        maximise = metric_mode(f"val_{metric}") == "max"
+        best = val.idxmax() if maximise else val.idxmin()
+        ax.axvline(best, color="grey", linestyle=":", linewidth=1)
+        n_seeds = runs["seed"].nunique()
+        ax.set(
+            xlabel=f"epoch (best validation: {best})",
+            title=f"{name} ({n_seeds} seed{'s' * (n_seeds > 1)})",
+        )
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].legend()
+    axes[0][0].set_ylabel(
+        metric_label(f"val_{metric}").replace("validation ", "")
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

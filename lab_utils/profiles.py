@@ -32,10 +32,58 @@ PROFILE_NAMES = ("smoke", "cpu", "full", "reproduce")
 PROFILES: dict[str, dict[str, dict]] = {
     "01_data_exploration": {
         # pixels_per_dataset: pixel values per channel the histograms
-        # sample; samples_per_class: rows of the example grids.
-        "smoke": {"pixels_per_dataset": 20_000, "samples_per_class": 1},
-        "cpu": {"pixels_per_dataset": 500_000, "samples_per_class": 2},
-        "full": {"pixels_per_dataset": 2_000_000, "samples_per_class": 4},
+        # sample; samples_per_class: rows of the example grids; ladder_*:
+        # the small CIFAR-10 report's network, trained step by step as it
+        # did (epochs: [before its dropout step, from it on]; seeds: of
+        # every step), then its last step over robust_seeds.
+        "smoke": {
+            "pixels_per_dataset": 20_000,
+            "samples_per_class": 1,
+            "ladder_n_train": 400,
+            "ladder_n_val": 100,
+            "ladder_n_test": 200,
+            "ladder_batch_size": 32,
+            "ladder_epochs": [1, 2],
+            "ladder_seeds": [0],
+            "robust_seeds": [0, 1],
+        },
+        "cpu": {
+            "pixels_per_dataset": 500_000,
+            "samples_per_class": 2,
+            "ladder_n_train": 6000,
+            "ladder_n_val": 1500,
+            "ladder_n_test": 5000,
+            "ladder_batch_size": 32,
+            "ladder_epochs": [6, 12],
+            "ladder_seeds": [0, 1, 2],
+            "robust_seeds": [0, 1, 2, 3, 4],
+        },
+        # Full: the report's data (80/20 split) and epochs (10, then 25),
+        # but batches of 128 instead of its 32, so that three seeds of
+        # every step and ten of the last fit a Colab session on a T4.
+        "full": {
+            "pixels_per_dataset": 2_000_000,
+            "samples_per_class": 4,
+            "ladder_n_train": None,
+            "ladder_n_val": 10_000,
+            "ladder_n_test": None,
+            "ladder_batch_size": 128,
+            "ladder_epochs": [10, 25],
+            "ladder_seeds": [0, 1, 2],
+            "robust_seeds": list(range(10)),
+        },
+        # The report's batch of 32 as well: about four times the steps.
+        "reproduce": {
+            "pixels_per_dataset": 2_000_000,
+            "samples_per_class": 4,
+            "ladder_n_train": None,
+            "ladder_n_val": 10_000,
+            "ladder_n_test": None,
+            "ladder_batch_size": 32,
+            "ladder_epochs": [10, 25],
+            "ladder_seeds": [0, 1, 2],
+            "robust_seeds": list(range(10)),
+        },
     },
     "02_cifar_cnn_ablations": {
         # n_train/n_val/n_test: balanced subsets (None = everything);
@@ -77,8 +125,9 @@ PROFILES: dict[str, dict[str, dict]] = {
             "tsne_iter": 1000,
         },
         # Full: one-cycle schedules converge in a few epochs, so the
-        # ablations take 8 (two seeds: the cpu runs show the seed spread)
-        # and the final run 20, within a Colab session on a T4.
+        # ablations and design choices take 8 (two seeds: the cpu runs
+        # show the seed spread), the grid 2 and the final run 20, within
+        # a Colab session on a T4.
         "full": {
             "base": "wide",
             "n_train": None,
@@ -90,7 +139,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "seeds": [0, 1],
             "grid_lrs": [5e-4, 1e-3, 2e-3],
             "grid_batch_sizes": [64, 128, 256],
-            "grid_epochs": 3,
+            "grid_epochs": 2,
             "final_epochs": 20,
             "final_patience": 5,
             "tsne_points": 2000,

@@ -105,6 +105,9 @@ DEFAULTS = {
         "latent_dim": 120,  # the report's latent size
         "beta": 1.0,  # weight of the KL term: 1 = the textbook VAE
         "sigma": DECODER_SIGMA,  # the decoder's std per pixel value
+        # gaussian (squared error over sigma) or bernoulli (binary
+        # cross-entropy, the other loss the VAE report tried)
+        "likelihood": "gaussian",
     },
 }
 
@@ -325,7 +328,9 @@ def train_vae(
     diverged), epochs_run, seconds, parameters, diverged,
     diverged_epoch."""
     run = _Run.start("vae", config, seed, train, device, resume_dir)
-    step = vae_step(run.config["beta"], run.config["sigma"])
+    step = vae_step(
+        run.config["beta"], run.config["sigma"], run.config["likelihood"]
+    )
     try:
         history = run.fit(val, step, callbacks, progress)
     except DivergedError as err:

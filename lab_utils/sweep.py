@@ -413,6 +413,49 @@ def compare_to_baseline(
     return pd.DataFrame(rows).set_index("name")
 
 
+def ladder(base: dict, steps: dict[str, dict]) -> dict[str, dict]:
+    """Cumulative configs, as a report that keeps every improvement runs
+    them: ``"baseline"`` is ``base``, and each of ``steps`` (name -> the
+    options it changes) is applied on top of all the steps before it, so
+    the last config holds every change."""
+    if "baseline" in steps:
+        raise ValueError(
+            "A ladder step may not be called 'baseline': that name is the "
+            "base config. Rename the step."
+        )
+    configs = {"baseline": dict(base)}
+    current = dict(base)
+    for name, changes in steps.items():
+        if not isinstance(changes, dict):
+            raise TypeError(
+                f"Ladder step {name!r} must be a dict of the options it "
+                f"changes, got {type(changes).__name__}."
+            )
+        current = {**current, **changes}
+        configs[name] = current
+    return configs
+
+
+def compare_steps(
+    results: pd.DataFrame, metric: str = "test_acc"
+) -> pd.DataFrame:
+    """Each config against the one before it (in the order the names
+    first appear, as a ``ladder`` runs them), by ``compare_to_baseline``'s
+    rule: "better"/"worse" only beyond two standard errors."""
+    names = list(dict.fromkeys(results["name"]))
+    rows = []
+    for before, name in zip(names, names[1:]):
+        pair = results[results["name"].isin([before, name])]
+        row = compare_to_baseline(pair, before, metric).loc[[name]]
+        rows.append(row.assign(**{"compared with": before}))
+    if not rows:
+        raise ValueError(
+            f"compare_steps needs at least two configs; the results name "
+            f"only {', '.join(names) or 'none'}."
+        )
+    return pd.concat(rows)
+
+
 def combine_improvements(
     configs: dict[str, dict],
     verdicts: pd.DataFrame,

@@ -117,6 +117,9 @@ def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor):
 DECODER_SIGMA = 0.1
 
 
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
 def vae_loss(
     reconstruction,
     X,
@@ -124,6 +127,7 @@ def vae_loss(
     log_var,
     beta: float = 1.0,
     sigma: float = DECODER_SIGMA,
+    likelihood: str = "gaussian",
 ) -> dict:
     """The VAE's objective per image, in nats, with a Gaussian decoder
     p(x | z) = N(x_hat, sigma^2 I) over the D pixel values in [0, 1].
@@ -135,12 +139,33 @@ def vae_loss(
     squared error per pixel value. All are means over the batch; recon
     and nelbo can be negative, as a density over continuous values can
     exceed 1 (``bits_per_dim`` turns them into a positive rate).
+
+    likelihood="bernoulli": recon is the binary cross-entropy summed over
+    the pixel values instead (sigma unused), as if each value in [0, 1]
+    were the probability of a coin. For values between 0 and 1 that is
+    not a normalised density, so its ``nelbo`` is on another scale than
+    the Gaussian's: compare the two by ``mse`` and by eye.
     """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"Unknown likelihood {likelihood!r}: choose 'gaussian' (a "
+            f"squared error, scaled by sigma) or 'bernoulli' (binary "
+            f"cross-entropy)."
+        )
     dims = X[0].numel()
     squared = (reconstruction - X).pow(2).flatten(1).sum(1)
-    recon = squared / (2 * sigma**2) + dims * math.log(
-        sigma * math.sqrt(2 * math.pi)
-    )
+    if likelihood == "gaussian":
+        recon = squared / (2 * sigma**2) + dims * math.log(
+            sigma * math.sqrt(2 * math.pi)
+        )
+    else:
+        # Autocast refuses binary_cross_entropy in half precision: its
+        # logarithms need float32 near 0 and 1.
+        with torch.autocast(X.device.type, enabled=False):
+            recon = F.binary_cross_entropy(
+                reconstruction.float(), X.float(), reduction="none"
+            )
+        recon = recon.flatten(1).sum(1)
     kl = kl_divergence(mean, log_var)
     return {
         "loss": (recon + beta * kl).mean(),
@@ -158,10 +183,13 @@ def bits_per_dim(nelbo: float, dims: int, levels: int = 256) -> float:
     return nelbo / (dims * math.log(2)) + math.log2(levels)
 
 
-def vae_step(beta: float, sigma: float = DECODER_SIGMA):
+def vae_step(
+    beta: float, sigma: float = DECODER_SIGMA, likelihood: str = "gaussian"
+):
     """A ``fit`` step for a ConvVAE with KL weight ``beta`` and decoder
-    standard deviation ``sigma``: logs loss, recon, kl, nelbo (nats per
-    image) and mse (per pixel value); see ``vae_loss``."""
+    standard deviation ``sigma`` (or a ``"bernoulli"`` decoder): logs
+    loss, recon, kl, nelbo (nats per image) and mse (per pixel value);
+    see ``vae_loss``."""
     if not beta >= 0:
         raise ValueError(
             f"beta, the KL weight, must be 0 or more, got {beta!r} "
@@ -172,11 +200,19 @@ def vae_step(beta: float, sigma: float = DECODER_SIGMA):
             f"sigma, the decoder's standard deviation per pixel value, "
             f"must be positive, got {sigma!r} (0.1 is a typical choice)."
         )
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"Unknown likelihood {likelihood!r}: choose 'gaussian' (a "
+            f"squared error, scaled by sigma) or 'bernoulli' (binary "
+            f"cross-entropy)."
+        )
 
     def step(model, batch):
         X = batch[0]
         reconstruction, mean, log_var = model(X)
-        return vae_loss(reconstruction, X, mean, log_var, beta, sigma)
+        return vae_loss(
+            reconstruction, X, mean, log_var, beta, sigma, likelihood
+        )
 
     return step
 

@@ -58,10 +58,17 @@ def test_flops_are_counted_on_the_real_models():
 def test_plan_counts_every_run_of_the_profile():
     s = lu.profile_settings("02_cifar_cnn_ablations", "full")
     plan = lu.plan_lab("02_cifar_cnn_ablations", "full")
-    n_runs = 9 * len(s["seeds"])
+    # Nine ablations and four design alternatives (channels reversed and
+    # equal, two and four FC layers) per seed, the grid, the final run.
+    n_runs = (9 + 4) * len(s["seeds"])
     n_runs += len(s["grid_lrs"]) * len(s["grid_batch_sizes"]) + 1
     assert sum(t.runs for t in plan.trainings) == n_runs
     assert plan.trainings[0].images == 45_000  # all of CIFAR-10 but val
+    # Lab 1: six ladder steps over three seeds, the last over ten.
+    lab1 = lu.plan_lab("01_data_exploration", "full")
+    assert sum(t.runs for t in lab1.trainings) == 6 * 3 + 7
+    assert lab1.trainings[0].images == 40_000  # the report's 80/20 split
+    assert [t.epochs for t in lab1.trainings] == [10, 25, 25, 25]
     lab5 = lu.plan_lab("05_fashion_pca_tsne", "full")
     assert lab5.tsne == [(10_000, 1000)] * 4
     assert plan.tsne == [(2000, 1000)] * 3  # before, during, after

@@ -143,6 +143,64 @@ def test_verdicts_separate_real_changes_from_noise():
     ]
 
 
+def test_ladder_builds_each_step_on_the_last():
+    steps = lu.ladder(
+        {"preset": "small", "lr": 1e-3, "epochs": 10},
+        {
+            "+ weight decay": {"weight_decay": 1e-5},
+            "+ dropout, longer": {"dropout": 0.5, "epochs": 25},
+            "+ batch norm, lower lr": {"batch_norm": True, "lr": 7e-4},
+        },
+    )
+    assert list(steps) == [
+        "baseline",
+        "+ weight decay",
+        "+ dropout, longer",
+        "+ batch norm, lower lr",
+    ]
+    assert steps["baseline"] == {"preset": "small", "lr": 1e-3, "epochs": 10}
+    assert steps["+ dropout, longer"] == {
+        "preset": "small",
+        "lr": 1e-3,
+        "epochs": 25,
+        "weight_decay": 1e-5,
+        "dropout": 0.5,
+    }
+    # Later steps keep every earlier change; a later value wins.
+    assert steps["+ batch norm, lower lr"]["weight_decay"] == 1e-5
+    assert steps["+ batch norm, lower lr"]["lr"] == 7e-4
+    with pytest.raises(ValueError, match="baseline"):
+        lu.ladder({}, {"baseline": {}})
+    with pytest.raises(TypeError, match="dict"):
+        lu.ladder({}, {"+ dropout": 0.5})
+
+
+def test_steps_are_judged_against_the_step_before():
+    results = results_frame(
+        {
+            "baseline": [0.50, 0.51, 0.49],
+            "+ a": [0.60, 0.61, 0.59],  # clearly above the baseline
+            "+ b": [0.61, 0.58, 0.62],  # not clearly above "+ a"
+            "+ c": [0.50, 0.51, 0.49],  # clearly below "+ b"
+        }
+    )
+    steps = lu.compare_steps(results, "val_acc")
+    assert steps["verdict"].to_dict() == {
+        "+ a": "better",
+        "+ b": "within noise",
+        "+ c": "worse",
+    }
+    assert steps["compared with"].to_dict() == {
+        "+ a": "baseline",
+        "+ b": "+ a",
+        "+ c": "+ b",
+    }
+    # Against the baseline, "+ b" would have looked like a real gain.
+    assert lu.compare_to_baseline(results).loc["+ b", "verdict"] == "better"
+    with pytest.raises(ValueError, match="two configs"):
+        lu.compare_steps(results[results["name"] == "baseline"], "val_acc")
+
+
 def test_combining_improvements_takes_the_better_option():
     configs = {
         "baseline": {"lr": 1, "augment": "none"},

@@ -150,11 +150,44 @@ def test_vae_loss_is_the_negative_elbo_in_nats_per_face(data_dir):
     assert lu.bits_per_dim(-3072 * math.log(2), 3072) == pytest.approx(7.0)
 
 
+def test_bernoulli_decoder_is_the_cross_entropy_over_pixel_values(data_dir):
+    faces = lu.load_dataset(
+        "lfw", data_dir=data_dir, n_samples=16, image_size=32, download=False
+    )
+    X = faces.X.double() / 255
+    torch.manual_seed(0)
+    reconstruction = (X + 0.05 * torch.randn_like(X)).clamp(0.01, 0.99)
+    mean, log_var = torch.randn(16, 8).double(), torch.randn(16, 8).double()
+    out = lu.vae_loss(
+        reconstruction, X, mean, log_var, beta=0.5, likelihood="bernoulli"
+    )
+    # -sum [x log x_hat + (1 - x) log(1 - x_hat)] over the 3,072 values.
+    recon = (
+        -(X * reconstruction.log() + (1 - X) * (1 - reconstruction).log())
+        .flatten(1)
+        .sum(1)
+    )
+    kl = lu.kl_divergence(mean, log_var)
+    assert out["recon"].item() == pytest.approx(recon.mean().item())
+    assert out["loss"].item() == pytest.approx(
+        (recon + 0.5 * kl).mean().item()
+    )
+    # The squared error is logged the same way whatever the likelihood.
+    gaussian = lu.vae_loss(reconstruction, X, mean, log_var)
+    assert out["mse"].item() == pytest.approx(gaussian["mse"].item())
+    # For grey values the cross-entropy cannot reach 0 even when the
+    # reconstruction is exact: it is not a density over [0, 1].
+    exact = lu.vae_loss(X, X, mean, log_var, likelihood="bernoulli")
+    assert exact["recon"].item() > 0.3 * 3072
+
+
 def test_bad_vae_weights_are_explained():
     with pytest.raises(ValueError, match="beta"):
         lu.vae_step(-1.0)
     with pytest.raises(ValueError, match="sigma"):
         lu.vae_step(1.0, sigma=0.0)
+    with pytest.raises(ValueError, match="bernoulli"):
+        lu.vae_step(1.0, likelihood="laplace")
 
 
 def test_offline_fallback_faces_come_from_scikit_image(tmp_path):

@@ -54,10 +54,13 @@ class Augment:
 
 
 # Named augmentations: the ladder of Lab 2 (from crop+flip on, each step
-# adds to the one before) and the flips of Lab 5.
+# adds to the one before), the flips of Lab 5, and the small CIFAR-10
+# report's flips with colour jitter (brightness, contrast and saturation
+# by up to 0.2, its values; Lab 1).
 AUGMENTATIONS = {
     "none": None,
     "flip": Augment(hflip=True),
+    "flip+color jitter": Augment(hflip=True, color_jitter=0.2),
     "crop+flip": Augment(crop_padding=4, hflip=True),
     "+rotate/affine": Augment(
         crop_padding=4, hflip=True, rotation=10.0, shear=10.0, scale=(0.8, 1.2)
