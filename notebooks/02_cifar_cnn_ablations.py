@@ -343,14 +343,14 @@ fig = plots.plot_learning_curves(
 # ## 4. Two design choices the wide report made, tested over seeds
 #
 # Before its improvements, the `wide` report chose two things by training
-# alternatives "with all other parameters constant", and printed no
+# alternatives "keeping all other parameters constant", and printed no
 # numbers for either:
 #
 # - **the order of the channels**: it kept (256, 128, 64), wide first,
 #   over (64, 128, 256) and (128, 128, 128), saying it performed better;
 # - **the number of fully connected layers**: of two, three and four, it
-#   found three better and four no different, and kept three
-#   (1024 -> 512 -> 128 -> 10).
+#   found three better and four no different, and kept three, which
+#   train faster than four (1024 -> 512 -> 128 -> 10).
 #
 # Here both choices run against the profile's base preset, one change at
 # a time and over the same seeds as the ablations (the baseline's runs
