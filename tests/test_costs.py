@@ -1,5 +1,7 @@
 """The cost model: counted FLOPs, the full profile's budget, the plan."""
 
+import os
+
 import pytest
 import torch
 
@@ -109,6 +111,20 @@ def test_banner_prints_the_prediction_for_its_profile(tmp_path):
     )
     assert "on this CPU" not in smoke.banner()
     assert "on a T4" in smoke.banner()
+
+
+def test_banner_says_when_other_work_slowed_its_probe(monkeypatch, tmp_path):
+    run = lu.start_lab(
+        "05_fashion_pca_tsne", "cpu", data_dir=tmp_path, device="cpu"
+    )
+    cores = os.cpu_count()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 1.5, 0.0, 0.0))
+    assert f"load {cores + 1.5:.1f} on {cores} cores" in run.banner()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert "busy" not in run.banner()
+    # Systems without a load average say nothing about it.
+    monkeypatch.delattr(os, "getloadavg")
+    assert "busy" not in run.banner()
 
 
 def test_dry_run_trains_two_batches_of_one_epoch(monkeypatch, mnist_small):
