@@ -65,3 +65,34 @@ def test_crowded_tick_labels_collide_straight_or_slanted(data_dir):
     fig = plots.plot_class_counts(cifar)
     assert check_figure(fig) == []
     plt.close(fig)
+
+
+def test_overfitting_figure_marks_the_best_validation_epoch():
+    import pandas as pd
+    import pytest
+
+    # Two seeds whose validation loss is lowest at epoch 3 on average.
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.1)):
+        for epoch, (train, val) in enumerate(
+            [(2.0, 1.9), (1.5, 1.6), (1.0, 1.4), (0.6, 1.5), (0.3, 1.7)], 1
+        ):
+            rows.append(
+                {
+                    "name": "baseline",
+                    "seed": seed,
+                    "epoch": epoch,
+                    "train_loss": train + shift,
+                    "val_loss": val + shift,
+                }
+            )
+    histories = pd.DataFrame(rows)
+    fig = plots.plot_overfitting(histories, ["baseline"], title="losses")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "epoch (best validation: 3)"
+    assert [line.get_xdata()[0] for line in ax.lines][-1] == 3
+    assert ax.get_title() == "baseline (2 seeds)"
+    assert check_figure(fig) == []
+    plt.close(fig)
+    with pytest.raises(ValueError, match="'last step'"):
+        plots.plot_overfitting(histories, ["baseline", "last step"])
