@@ -395,13 +395,15 @@ betas = {
     f"beta {beta:g}": {**VAE, "beta": beta, "epochs": s["sweep_epochs"]}
     for beta in BETAS
 }
+# Every VAE of the sweeps below: the same data, device and saved states.
+train_vae_run = partial(
+    lu.train_vae, train=train, val=test, device=run.device, resume_dir=RUNS
+)
 sweep_dir = run.results_dir / "beta_sweep"
 sweep = lu.run_sweep(
     betas,
     [SEED],
-    partial(
-        lu.train_vae, train=train, val=test, device=run.device, resume_dir=RUNS
-    ),
+    train_vae_run,
     sweep_dir,
     save_models=True,
 )
@@ -493,9 +495,7 @@ likelihood_dir = run.results_dir / "likelihoods"
 compared = lu.run_sweep(
     likelihoods,
     [SEED],
-    partial(
-        lu.train_vae, train=train, val=test, device=run.device, resume_dir=RUNS
-    ),
+    train_vae_run,
     likelihood_dir,
     save_models=True,
 )

@@ -120,6 +120,15 @@ DECODER_SIGMA = 0.1
 LIKELIHOODS = ("gaussian", "bernoulli")
 
 
+def _check_likelihood(likelihood: str) -> None:
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"Unknown likelihood {likelihood!r}: choose 'gaussian' (a "
+            f"squared error, scaled by sigma) or 'bernoulli' (binary "
+            f"cross-entropy)."
+        )
+
+
 def vae_loss(
     reconstruction,
     X,
@@ -146,12 +155,7 @@ def vae_loss(
     not a normalised density, so its ``nelbo`` is on another scale than
     the Gaussian's: compare the two by ``mse`` and by eye.
     """
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(
-            f"Unknown likelihood {likelihood!r}: choose 'gaussian' (a "
-            f"squared error, scaled by sigma) or 'bernoulli' (binary "
-            f"cross-entropy)."
-        )
+    _check_likelihood(likelihood)
     dims = X[0].numel()
     squared = (reconstruction - X).pow(2).flatten(1).sum(1)
     if likelihood == "gaussian":
@@ -200,12 +204,7 @@ def vae_step(
             f"sigma, the decoder's standard deviation per pixel value, "
             f"must be positive, got {sigma!r} (0.1 is a typical choice)."
         )
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(
-            f"Unknown likelihood {likelihood!r}: choose 'gaussian' (a "
-            f"squared error, scaled by sigma) or 'bernoulli' (binary "
-            f"cross-entropy)."
-        )
+    _check_likelihood(likelihood)
 
     def step(model, batch):
         X = batch[0]
