@@ -58,13 +58,14 @@
 # networks are presets.
 
 # %% [markdown]
-# **This is the exercise version of the lab.** It has 2 exercises: 4.1
-# `cosine_logits`, 4.2 `arcface_logits`. Each is a function whose body raises
-# `NotImplementedError` with a hint. Write the body, run its cell, then run the
-# self-check cell under it: the check compares your function with the reference
-# in `lab_utils` on a little real data and says what differs (shape, values,
-# tolerance), never what the answer is. *Run all* stops at the first exercise
-# not done yet; everything else runs as in the solved lab.
+# **This is the exercise version of the lab.** It has 3 exercises: 4.1
+# `cosine_logits`, 4.2 `arcface_logits`, 4.3 `margin_head_accuracy`. Each is a
+# function whose body raises `NotImplementedError` with a hint. Write the body,
+# run its cell, then run the self-check cell under it: the check compares your
+# function with the reference in `lab_utils` on a little real data and says
+# what differs (shape, values, tolerance), never what the answer is. *Run all*
+# stops at the first exercise not done yet; everything else runs as in the
+# solved lab.
 #
 # *Generated from `notebooks/04_arcface.py` by `python -m
 # lab_utils.tools.exercises`; instructors edit the lab and regenerate, never
@@ -112,6 +113,9 @@ CIRCLE_HEADS = {
     "CosFace": {"s": 10.0, "m": 0.2},
     "ArcFace": {"s": 10.0, "m": 0.2},
 }
+# True: section 2's accuracies are measured with your margin_head_accuracy
+# (the exercise version sets it); False: the reference, lu.margin_accuracy.
+YOUR_CODE = True
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -468,8 +472,45 @@ trained_128 = lu.train_margin_classifier(
     config_128, SEED, train, val, test, run.device, resume_dir=RUNS
 )
 history_128 = trained_128.history
-acc_128 = trained_128.metrics["test_acc"]
+
+
+# %% [markdown]
+# ### Exercise 4.3: prediction with a margin head
+#
+# The 128-D report measured its test accuracy by passing the true labels
+# into the head, so the margin was applied at test time. Write
+# `margin_head_accuracy(model, loader)`: the fraction of images in
+# `loader` (batches `(X, y)`) whose predicted class is right, where the
+# prediction is the class with the largest logit of `model(X)`, called
+# **without** the labels (a `lu.MarginClassifier` then scores every class
+# by s cos(theta), no margin: at test time the label is what we want to
+# find). Predict in evaluation mode without gradients, and leave the
+# model in the mode it was in. The self-check compares your accuracy with
+# the reference's on a small ArcFace model trained on real digits,
+# handed to you once in training mode and once in evaluation mode.
+
+# %%
+def margin_head_accuracy(model, loader):
+    """The accuracy of a MarginClassifier over loader, with no margin."""
+    # Exercise 4.3: write this part, then run the self-check cell below.
+    raise NotImplementedError(
+        "Exercise 4.3 (margin_head_accuracy): remember model.training, call "
+        "model.eval(), count (model(X).argmax(1) == y) under "
+        "torch.no_grad(), then restore.")
+
+
+# %%
+self_check("margin_head_accuracy", margin_head_accuracy, run.data_dir)
+
+# %% [markdown]
+# Both trained networks, measured with your function (`YOUR_CODE = True`,
+# the exercise version) or the reference, `lu.margin_accuracy`, and the
+# way the report's `evaluate()` did:
+
+# %%
+accuracy = margin_head_accuracy if YOUR_CODE else lu.margin_accuracy
 test_loader = lu.TensorLoader(test, 1000, device=run.device)
+ours = [accuracy(m, test_loader) for m in (model_3d, trained_128.model)]
 leaked = [  # the 128-D report's evaluate(): true labels into the head
     lu.margin_accuracy(model, test_loader, labels_to_head=True)
     for model in (model_3d, trained_128.model)
@@ -479,7 +520,7 @@ pd.DataFrame(
         "network": ["five_conv, 3-D ArcFace", "two_conv, 128-D ArcFace"],
         "report (test %)": [98.33, 94.91],
         "report's figure": ["best epoch (6 of 7)", "epoch 10 of 10"],
-        "ours (test %)": [round(100 * acc_3d, 2), round(100 * acc_128, 2)],
+        "ours (test %)": [round(100 * a, 2) for a in ours],
         "ours, labels into the head (test %)": [
             round(100 * a, 2) for a in leaked
         ],

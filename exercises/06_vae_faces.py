@@ -53,13 +53,14 @@
 # sweeps $\beta$ around the textbook value to show what the report saw.
 
 # %% [markdown]
-# **This is the exercise version of the lab.** It has 2 exercises: 6.1
-# `reparameterize`, 6.2 `kl_divergence`. Each is a function whose body raises
-# `NotImplementedError` with a hint. Write the body, run its cell, then run the
-# self-check cell under it: the check compares your function with the reference
-# in `lab_utils` on a little real data and says what differs (shape, values,
-# tolerance), never what the answer is. *Run all* stops at the first exercise
-# not done yet; everything else runs as in the solved lab.
+# **This is the exercise version of the lab.** It has 3 exercises: 6.1
+# `reparameterize`, 6.2 `kl_divergence`, 6.3 `vae_objective`. Each is a
+# function whose body raises `NotImplementedError` with a hint. Write the body,
+# run its cell, then run the self-check cell under it: the check compares your
+# function with the reference in `lab_utils` on a little real data and says
+# what differs (shape, values, tolerance), never what the answer is. *Run all*
+# stops at the first exercise not done yet; everything else runs as in the
+# solved lab.
 #
 # *Generated from `notebooks/06_vae_faces.py` by `python -m
 # lab_utils.tools.exercises`; instructors edit the lab and regenerate, never
@@ -76,6 +77,9 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 # In Colab, True keeps results and checkpoints on your Google Drive
 # (you are asked to allow it), so a runtime reset loses nothing:
 KEEP_ON_DRIVE = False
+# True: the main model trains on your vae_objective (the exercise version
+# sets it); False: on the reference, lu.vae_loss.
+YOUR_CODE = True
 # The VAE's training (see lu.DEFAULTS["vae"]; epochs come from the
 # profile): the report's rate 1e-3 and batches of 32 faces, with Adam
 # (the report does not show its optimizer).
@@ -107,6 +111,7 @@ elif importlib.util.find_spec("lab_utils") is None:
     )
 
 # %%
+import math
 from functools import partial
 
 import pandas as pd
@@ -226,9 +231,42 @@ def kl_divergence(mean, log_var):
 # %%
 self_check("kl_divergence", kl_divergence, run.data_dir)
 
+
 # %% [markdown]
-# Training uses the library's versions of both (`lu.reparameterize` inside
-# `lu.ConvVAE`, `lu.kl_divergence` inside `lu.vae_loss`):
+# ### Exercise 6.3: the objective
+#
+# Write `vae_objective(reconstruction, X, mean, log_var, beta, sigma)`:
+# the objective $\mathcal L$ at the top of this lab, per face, averaged
+# over the faces of the batch, as a tensor that training can call
+# `backward()` on. `X` and `reconstruction` are `(n, 3, 32, 32)` values in
+# $[0, 1]$; the reconstruction term sums over all $D$ of a face's values
+# and includes the constant $D \log(\sigma\sqrt{2\pi})$; $\beta$ weighs
+# the KL term (your `kl_divergence` above). The self-check compares it
+# with `lu.vae_loss` on 8 real LFW faces and an untrained VAE's
+# reconstructions, at two values of $\beta$ and $\sigma$.
+
+# %%
+def vae_objective(reconstruction, X, mean, log_var, beta, sigma):
+    """The VAE's loss with a Gaussian decoder: the mean over faces of
+    -log p(x | z) + beta * KL, in nats (a 0-dim tensor)."""
+    # Exercise 6.3: write this part, then run the self-check cell below.
+    raise NotImplementedError(
+        "Exercise 6.3 (vae_objective): per face, sum the squared errors over "
+        "dims 1, 2, 3; divide by 2 sigma^2, add D * log(sigma * sqrt(2 pi)) "
+        "with D = X[0].numel(), add beta * your KL; then .mean() over the "
+        "faces.")
+
+
+# %%
+self_check("vae_objective", vae_objective, run.data_dir)
+
+# %% [markdown]
+# The main model trains on your objective with `YOUR_CODE = True` (the
+# exercise version), so a wrong objective shows in the faces below as
+# well as in the self-check; otherwise on the reference, `lu.vae_loss`.
+# Either way the negative ELBO, its terms and the error it logs are the
+# reference's, measured the same for every run. Sampling uses the
+# library's `lu.reparameterize` inside `lu.ConvVAE`.
 
 # %%
 RUNS = run.results_dir / "runs"  # every run's state: run again to continue
@@ -239,6 +277,7 @@ trained = lu.train_vae(
     test,
     run.device,
     resume_dir=RUNS,
+    loss=vae_objective if YOUR_CODE else None,
 )
 vae, history = trained.model, trained.history
 last = history.iloc[-1]

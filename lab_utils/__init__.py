@@ -22,7 +22,12 @@ from .arcface import (
     roc_curve,
     verification_pairs,
 )
-from .callbacks import Callback, EarlyStopping, FeatureSnapshots
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    FeatureSnapshots,
+    early_stopping,
+)
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import (
     AUGMENTATIONS,
@@ -63,8 +68,11 @@ from .engine import (
     evaluate,
     extract_features,
     fit,
+    loop_against_fit,
+    max_weight_difference,
     predict,
     seed_everything,
+    train_one_epoch,
 )
 from .manifold import PCA, TSNE, kl_gradient, pca, tsne
 from .models import (
@@ -117,6 +125,8 @@ from .sweep import (
     combine_improvements,
     compare_steps,
     compare_to_baseline,
+    early_stopping_on_curves,
+    early_stopping_summary,
     format_mean_std,
     ladder,
     load_histories,

@@ -32,11 +32,33 @@ class Callback:
         pass
 
 
+def early_stopping(
+    values, patience: int, min_delta: float = 0.0
+) -> tuple[int, bool]:
+    """The early-stopping rule on a validation curve so far, higher is
+    better: (best_epoch, stop). An epoch improves on the best so far only
+    if it beats it by more than ``min_delta`` (a tie does not); best_epoch
+    (1-based) is the last epoch that improved, the first epoch counting as
+    one; stop is True once ``patience`` epochs in a row have not improved.
+    values: one number per epoch, oldest first (at least one)."""
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values, start=1):
+        if best is None or value > best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    if best_epoch is None:
+        raise ValueError("early_stopping needs at least one epoch's value.")
+    return best_epoch, wait >= patience
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for
-    ``patience`` epochs; optionally restore the best weights at the end.
-    mode: "max" or "min"; by default ``metrics.metric_mode(monitor)``
-    (max for accuracies, min for losses)."""
+    ``patience`` epochs (the rule of :func:`early_stopping`); optionally
+    restore the best weights at the end. mode: "max" or "min"; by default
+    ``metrics.metric_mode(monitor)`` (max for accuracies, min for losses).
+    rule: another function with :func:`early_stopping`'s arguments and
+    result (a student's, in Lab 3)."""
 
     def __init__(
         self,
@@ -45,6 +67,7 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         mode: str | None = None,
         restore_best: bool = True,
+        rule=early_stopping,
     ):
         if patience < 1:
             raise ValueError(f"patience must be at least 1, got {patience}.")
@@ -55,18 +78,12 @@ class EarlyStopping(Callback):
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         self.restore_best = restore_best
+        self.rule = rule
         self.best = None
         self.best_epoch = None
         self.best_weights = None
         self.wait = 0
         self.stopped_epoch = None
-
-    def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
 
     def on_epoch_end(self, state: dict) -> bool:
         row = state["history"][-1]
@@ -76,20 +93,23 @@ class EarlyStopping(Callback):
                 f" does not have. Available: {', '.join(row)}. Pass a "
                 f"validation loader to fit() to get val_* columns."
             )
-        value = row[self.monitor]
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, row["epoch"], 0
+        # The rule reads the whole curve (higher is better), so a resumed
+        # run, whose history is restored, decides as an unbroken one.
+        sign = 1.0 if self.mode == "max" else -1.0
+        curve = [sign * r[self.monitor] for r in state["history"]]
+        best_epoch, stop = self.rule(curve, self.patience, self.min_delta)
+        epoch = len(curve)
+        self.wait = epoch - best_epoch
+        if best_epoch == epoch:
+            self.best, self.best_epoch = row[self.monitor], row["epoch"]
             if self.restore_best:
                 self.best_weights = {
                     k: v.detach().clone()
                     for k, v in state["model"].state_dict().items()
                 }
-            return False
-        self.wait += 1
-        if self.wait >= self.patience:
+        if stop:
             self.stopped_epoch = row["epoch"]
-            return True
-        return False
+        return bool(stop)
 
     def on_train_end(self, state: dict) -> None:
         if self.restore_best and self.best_weights is not None:

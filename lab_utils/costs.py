@@ -411,6 +411,19 @@ def _lab2(s: dict) -> LabPlan:
     ]
     seeds = len(s["seeds"])
     plan = LabPlan("02_cifar_cnn_ablations", "")
+    # The plain loop and lu.fit, side by side: the small preset, twice.
+    plan.trainings.append(
+        Training(
+            "plain loop and fit",
+            "classifier",
+            _frozen({"preset": "small", "batch_size": 64}),
+            "cifar10",
+            min(s["loop_images"], n_train),
+            s["loop_epochs"],
+            2,
+            n_val,
+        )
+    )
     for config in ablations:
         plan.trainings.append(
             Training(

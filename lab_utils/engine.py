@@ -220,6 +220,102 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def train_one_epoch(model: nn.Module, loader, optimizer) -> float:
+    """One epoch of the plain training loop, as a first course writes it
+    (Lab 2's exercise): train mode, then for every batch (X, y) the
+    forward pass, cross-entropy, ``zero_grad``, ``backward`` and ``step``.
+    Returns the mean training loss per image (each batch weighted by its
+    size). ``fit`` runs the same updates, with its bookkeeping."""
+    model.train()
+    total, n = 0.0, 0
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        # Summed on the device and read once: no wait per batch.
+        total = total + loss.detach() * len(y)
+        n += len(y)
+    if n == 0:
+        raise ValueError(
+            "The loader produced no batches: check the dataset size."
+        )
+    return float(total) / n
+
+
+def max_weight_difference(model_a: nn.Module, model_b: nn.Module) -> float:
+    """The largest absolute difference between two models' parameters and
+    buffers, entry by entry (0.0: identical). Their state dicts must have
+    the same shapes in the same order; names may differ (a student's
+    ``conv1`` against the reference's ``convs.0``)."""
+    a = list(model_a.state_dict().values())
+    b = list(model_b.state_dict().values())
+    shapes_a = [tuple(t.shape) for t in a]
+    shapes_b = [tuple(t.shape) for t in b]
+    if shapes_a != shapes_b:
+        raise ValueError(
+            f"The two models hold tensors of different shapes, so their "
+            f"weights cannot be compared: {shapes_a} against {shapes_b}."
+        )
+    return max(
+        (
+            float(
+                (x.detach().double().cpu() - y.detach().double().cpu())
+                .abs()
+                .max()
+            )
+            for x, y in zip(a, b)
+            if x.numel()
+        ),
+        default=0.0,
+    )
+
+
+def loop_against_fit(
+    model: nn.Module,
+    reference: nn.Module,
+    loop_history: list[dict],
+    fit_history: pd.DataFrame,
+) -> str:
+    """The plain loop's epochs (rows with train_loss and val_acc) beside
+    ``fit``'s, and a verdict on whether the two ended with the same
+    weights (Lab 2's section 2), as text to print."""
+    loop = pd.DataFrame(loop_history)
+    table = pd.DataFrame(
+        {
+            "epoch": fit_history["epoch"],
+            "loop train_loss": loop["train_loss"],
+            "fit train_loss": fit_history["train_loss"],
+            "loop val_acc": loop["val_acc"],
+            "fit val_acc": fit_history["val_acc"],
+        }
+    )
+    text = table.round(4).to_string(index=False)
+    try:
+        difference = max_weight_difference(model, reference)
+    except ValueError as err:
+        return f"{text}\nThe loop's network is not the reference's: {err}"
+    if difference == 0:
+        verdict = (
+            "The loop and fit ended with identical weights: fit is this "
+            "loop plus bookkeeping."
+        )
+    elif difference < 1e-4:
+        verdict = (
+            f"The loop and fit ended with the same weights up to "
+            f"{difference:.1g}, the rounding of a GPU's parallel sums: "
+            f"fit is this loop plus bookkeeping."
+        )
+    else:
+        verdict = (
+            f"The loop's weights differ from fit's by up to "
+            f"{difference:.3g}: the loop did not train the way fit does. "
+            f"With YOUR_CODE = True that is your network or your epoch: "
+            f"see their self-checks."
+        )
+    return f"{text}\n{verdict}"
+
+
 # --- the engine ----------------------------------------------------------
 
 

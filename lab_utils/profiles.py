@@ -89,7 +89,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         # n_train/n_val/n_test: balanced subsets (None = everything);
         # epochs: per ablation run; grid_*: the lr x batch-size grid (one
         # seed); final_*: the chosen configuration's run (early stopping);
-        # tsne_points: test images drawn in the latent-space figure.
+        # tsne_points: test images drawn in the latent-space figure;
+        # loop_*: the plain training loop against fit (small preset).
         "smoke": {
             "base": "small",
             "n_train": 500,
@@ -106,6 +107,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "final_patience": 2,
             "tsne_points": 150,
             "tsne_iter": 300,
+            "loop_images": 500,
+            "loop_epochs": 1,
         },
         "cpu": {
             "base": "small",
@@ -123,6 +126,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "final_patience": 4,
             "tsne_points": 1000,
             "tsne_iter": 1000,
+            "loop_images": 6000,
+            "loop_epochs": 2,
         },
         # Full: one-cycle schedules converge in a few epochs, so the
         # ablations and design choices take 8 (two seeds: the cpu runs
@@ -144,6 +149,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "final_patience": 5,
             "tsne_points": 2000,
             "tsne_iter": 1000,
+            "loop_images": 10000,
+            "loop_epochs": 2,
         },
         # Longer runs, toward the reports' (which trained up to 150
         # epochs, stopping after 10 without improvement): 30-epoch
@@ -165,6 +172,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "final_patience": 10,
             "tsne_points": 2000,
             "tsne_iter": 1000,
+            "loop_images": 10000,
+            "loop_epochs": 2,
         },
     },
     "03_optimizers": {

@@ -321,15 +321,23 @@ def train_vae(
     progress: bool = False,
     save_to: str | Path | None = None,
     resume_dir: str | Path | None = None,
+    loss=None,
 ) -> Trained:
     """Train a ConvVAE (keys: ``DEFAULTS["vae"]``) with the loss of
     ``vae.vae_loss``. metrics: the last epoch's val_loss, val_recon,
     val_kl, val_nelbo (nats per image) and val_mse (NaN for a run that
     diverged), epochs_run, seconds, parameters, diverged,
-    diverged_epoch."""
+    diverged_epoch. loss: train on this objective instead (see
+    ``vae_step``); its saved state is kept apart from the reference's,
+    and from that of any other version of the function's code."""
     run = _Run.start("vae", config, seed, train, device, resume_dir)
+    if loss is not None:
+        run.objective = code_digest(loss)
     step = vae_step(
-        run.config["beta"], run.config["sigma"], run.config["likelihood"]
+        run.config["beta"],
+        run.config["sigma"],
+        run.config["likelihood"],
+        loss=loss,
     )
     try:
         history = run.fit(val, step, callbacks, progress)
@@ -404,6 +412,25 @@ def _say_resuming(state_file: Path, epochs: int) -> None:
         )
 
 
+def code_digest(fn) -> str:
+    """A digest of a function's code (its bytecode, constants and names,
+    nested functions included): it changes when the code is edited, and
+    stays the same when the same code is run again in a new session."""
+    digest = hashlib.sha1()
+
+    def add(code):
+        digest.update(code.co_code)
+        digest.update(repr(code.co_names).encode())
+        for const in code.co_consts:
+            if hasattr(const, "co_code"):
+                add(const)
+            else:
+                digest.update(repr(const).encode())
+
+    add(getattr(fn, "__code__", None) or type(fn).__call__.__code__)
+    return digest.hexdigest()[:12]
+
+
 def _device(device) -> torch.device:
     return torch.device(device) if device else default_device()
 
@@ -421,6 +448,9 @@ class _Run:
     resume_dir: Path | None = None
     optimizer: torch.optim.Optimizer | None = None
     seconds: float = 0.0
+    # The digest of a loss function of the student's own, if it trains on
+    # one (see code_digest).
+    objective: str | None = None
 
     @classmethod
     def start(cls, recipe, config, seed, train, device, resume_dir) -> _Run:
@@ -445,6 +475,8 @@ class _Run:
             "classes": self.train.classes,
             "dry_run": dry_run.active(),
         }
+        if self.objective is not None:
+            key["objective"] = self.objective
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode())
         # The data by content: every label, and every 64th image.
         for data in (self.train, val):

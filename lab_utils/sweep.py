@@ -26,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .callbacks import early_stopping
+from .data.catalog import is_whole
 from .engine import progress_enabled
 from .files import remove_stale_temporaries, temporary_path
 from .metrics import is_accuracy, metric_mode
@@ -509,3 +511,68 @@ def time_to_target(
             }
         )
     return pd.DataFrame(rows)
+
+
+def early_stopping_on_curves(
+    histories: pd.DataFrame,
+    patience: int,
+    min_delta: float = 0.0,
+    metric: str = "val_acc",
+    rule=early_stopping,
+) -> pd.DataFrame:
+    """Early stopping replayed on recorded runs: per run (name, seed), the
+    epoch at which ``rule`` (:func:`callbacks.early_stopping`, or a
+    student's with its arguments and result) would have stopped it
+    (``stopped_at``, NaN if it never would), the best epoch it would have
+    kept, ``metric`` there (``kept``) and at the last epoch trained
+    (``last``), and the epochs it would have saved."""
+    sign = 1.0 if metric_mode(metric) == "max" else -1.0
+    rows = []
+    for (name, seed), h in histories.groupby(["name", "seed"], sort=False):
+        values = list(h.sort_values("epoch")[metric])
+        stopped_at, best_epoch = math.nan, None
+        for epoch in range(1, len(values) + 1):
+            best_epoch, stop = rule(
+                [sign * v for v in values[:epoch]], patience, min_delta
+            )
+            if not (is_whole(best_epoch) and 1 <= best_epoch <= epoch):
+                raise ValueError(
+                    f"The early-stopping rule returned best_epoch="
+                    f"{best_epoch!r} after epoch {epoch} of {name!r}; it "
+                    f"must be an epoch number from 1 to {epoch}."
+                )
+            if stop:
+                stopped_at = epoch
+                break
+        rows.append(
+            {
+                "name": name,
+                "seed": seed,
+                "epochs_run": len(values),
+                "stopped_at": stopped_at,
+                "best_epoch": best_epoch,
+                "kept": values[best_epoch - 1],
+                "last": values[-1],
+                "epochs_saved": 0
+                if math.isnan(stopped_at)
+                else len(values) - stopped_at,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def early_stopping_summary(replayed: pd.DataFrame) -> str:
+    """One sentence on :func:`early_stopping_on_curves`'s table: how many
+    runs it would have stopped, the epochs saved, and what keeping the
+    best epoch gained or lost against the last, in points."""
+    stopped = replayed["stopped_at"].notna()
+    gain = 100 * (replayed["kept"] - replayed["last"])
+    return (
+        f"Early stopping would have stopped {int(stopped.sum())} of "
+        f"{len(replayed)} runs early, saving "
+        f"{int(replayed['epochs_saved'].sum())} of "
+        f"{int(replayed['epochs_run'].sum())} epochs; keeping the best "
+        f"epoch instead of the last changed validation accuracy by "
+        f"{gain.mean():+.2f} points on average (from {gain.min():+.2f} to "
+        f"{gain.max():+.2f})."
+    )

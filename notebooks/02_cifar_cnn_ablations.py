@@ -48,6 +48,9 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 KEEP_ON_DRIVE = False
 LR = 1e-3  # Adam's learning rate for the ablations
 BATCH_SIZE = None  # ablation batch; None: the profile's (64, full 128)
+# True: section 2's loop trains your ThreeConvClassifier with your
+# train_one_epoch (the exercise version sets it); False: the references.
+YOUR_CODE = False
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -70,6 +73,8 @@ elif importlib.util.find_spec("lab_utils") is None:
 # %%
 import pandas as pd
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 import lab_utils as lu
 from lab_utils import plots
@@ -136,6 +141,161 @@ for preset in ("wide", "small"):
     print(table.to_string(index=False), end="\n\n")
 
 # %% [markdown]
+# ### Exercise 2.1: the network, to a written spec
+#
+# Before the package's configurable `lu.ThreeConvNet`, write the plain
+# network yourself, as the reports did: a class
+# `ThreeConvClassifier(widths, fc, n_classes)`, an `nn.Module` that
+# creates, **in this order**:
+#
+# 1. `conv1`: 3 -> `widths[0]` channels, then `conv2`: `widths[0]` ->
+#    `widths[1]`, then `conv3`: `widths[1]` -> `widths[2]`; each 3x3 with
+#    padding 1 and a bias;
+# 2. one `nn.Linear` per entry of `fc` (the hidden sizes), the first
+#    reading the flattened maps;
+# 3. an output `nn.Linear` to `n_classes`.
+#
+# `forward(X)` takes `(n, 3, 32, 32)` images: each conv is followed by
+# ReLU and 2x2 max-pooling (32 -> 16 -> 8 -> 4 pixels), the maps are
+# flattened to `widths[2] * 4 * 4` numbers, each hidden layer is followed
+# by ReLU, and the output layer's scores are returned as they are
+# (logits: `cross_entropy` applies the softmax itself). The self-check
+# builds your network for two specs, copies the reference's weights into
+# it (so the order matters) and compares the logits on 16 real CIFAR-10
+# images.
+
+
+# %% tags=["hide-input"]
+class ThreeConvClassifier(nn.Module):
+    """Three 3x3 convs (ReLU, 2x2 max-pool each), then hidden Linear
+    layers with ReLU, then the output layer: X (n, 3, 32, 32) -> logits
+    (n, n_classes)."""
+
+    def __init__(self, widths=(16, 32, 64), fc=(500,), n_classes=10):
+        super().__init__()
+        # BEGIN SOLUTION
+        # hint: nn.Conv2d(c_in, c_out, 3, padding=1) three times, then
+        # nn.Linear layers in a list (nn.ModuleList) starting from
+        # widths[2] * 4 * 4 inputs, each one's output the next one's input.
+        self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1)
+        self.conv2 = nn.Conv2d(widths[0], widths[1], 3, padding=1)
+        self.conv3 = nn.Conv2d(widths[1], widths[2], 3, padding=1)
+        sizes = [widths[2] * 4 * 4, *fc]
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])
+        )
+        self.output = nn.Linear(sizes[-1], n_classes)
+        # END SOLUTION
+
+    def forward(self, X):
+        # BEGIN SOLUTION
+        # hint: for each conv: X = max_pool2d(relu(conv(X)), 2); then
+        # X.flatten(1); relu after each hidden layer, none after the output.
+        for conv in (self.conv1, self.conv2, self.conv3):
+            X = F.max_pool2d(torch.relu(conv(X)), 2)
+        X = X.flatten(1)
+        for layer in self.hidden:
+            X = torch.relu(layer(X))
+        return self.output(X)
+        # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+self_check("ThreeConvClassifier", ThreeConvClassifier, run.data_dir)
+
+# %% [markdown]
+# ### Exercise 2.2: one epoch of the training loop
+#
+# Training is a loop over batches. For each batch `(X, y)`: the forward
+# pass `model(X)`, the loss `F.cross_entropy(logits, y)`, then
+# `optimizer.zero_grad()` (gradients add up otherwise), `loss.backward()`
+# (the gradients) and `optimizer.step()` (the update). Write
+# `train_one_epoch(model, loader, optimizer)`: put the model in training
+# mode first (batch norm and dropout behave differently there), run
+# every batch once, and return the mean training loss per image as a
+# Python float, each batch weighted by its number of images (the last
+# batch is often smaller). The self-check trains one epoch of a small
+# net with batch norm and dropout from the same seed, weights and
+# batches as the reference, and compares the weights it ends with.
+
+
+# %% tags=["hide-input"]
+def train_one_epoch(model, loader, optimizer):
+    """One pass over loader in train mode; returns the mean loss per
+    image."""
+    # BEGIN SOLUTION
+    # hint: model.train(); per batch: forward, loss, zero_grad, backward,
+    # step; add loss.item() * len(y) and len(y) to running totals.
+    model.train()
+    total, n = 0.0, 0
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        # Summed on the device, read once at the end: loss.item() per
+        # batch would make the CPU wait for the GPU every batch.
+        total = total + loss.detach() * len(y)
+        n += len(y)
+    return float(total) / n
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+self_check("train_one_epoch", train_one_epoch, run.data_dir)
+
+# %% [markdown]
+# ### The loop in plain sight, and what `lu.fit` adds
+#
+# Here is the whole of training: epochs of `train_one_epoch`, each
+# followed by an evaluation on the validation images, in evaluation mode
+# (`model.eval()`: batch norm uses its running statistics, dropout is
+# off) and without gradients (`torch.no_grad()`: nothing to train, so no
+# graph to keep). With `YOUR_CODE = True` (the exercise version) it
+# trains your network with your epoch; otherwise the references,
+# `lu.ThreeConvNet()` (the small preset) and `lu.train_one_epoch`.
+#
+# Every later run in these labs goes through `lu.fit`. It is this loop
+# plus bookkeeping: a history table, early stopping, checkpoints that a
+# reset runtime resumes from, mixed precision on a GPU, and a check that
+# the loss is still finite. Trained from the same seed, weights and
+# batches, it must end with the same weights; the cell after the loop
+# checks that.
+
+# %%
+network = ThreeConvClassifier if YOUR_CODE else lu.ThreeConvNet
+one_epoch = train_one_epoch if YOUR_CODE else lu.train_one_epoch
+order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+loop_train = train.take(order[: s["loop_images"]])
+val_loader = lu.TensorLoader(val, 512, device=run.device)
+
+lu.seed_everything(SEED)
+model = network().to(run.device)
+optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+loader = lu.TensorLoader(loop_train, 64, shuffle=True, seed=SEED,
+                         device=run.device)  # fmt: skip
+rows = []
+for epoch in range(1, s["loop_epochs"] + 1):
+    train_loss = one_epoch(model, loader, optimizer)
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(X).argmax(1) == y).sum())
+                      for X, y in val_loader)  # fmt: skip
+    model.train()
+    rows.append({"epoch": epoch, "train_loss": train_loss,
+                 "val_acc": correct / len(val)})  # fmt: skip
+
+# %%
+lu.seed_everything(SEED)
+reference = lu.ThreeConvNet().to(run.device)
+loader = lu.TensorLoader(loop_train, 64, shuffle=True, seed=SEED,
+                         device=run.device)  # fmt: skip
+# Full precision and the default memory layout, like the loop above.
+history = lu.fit(reference, loader, val_loader, epochs=s["loop_epochs"],
+                 lr=LR, device=run.device, amp=False, channels_last=False)  # fmt: skip
+print(lu.loop_against_fit(model, reference, rows, history))
+
+# %% [markdown]
 # The options that the ablations switch, all of one class:
 #
 # - `batch_norm`: normalise each conv and hidden-layer output over the
@@ -150,7 +310,7 @@ for preset in ("wide", "small"):
 # - weight decay and augmentation belong to training, not the model.
 
 # %% [markdown]
-# ### Exercise 2.1: batch normalisation, by hand
+# ### Exercise 2.3: batch normalisation, by hand
 #
 # In training mode, batch norm standardises each channel with the mean and
 # variance of the current batch, taken over the images and all pixel
@@ -194,7 +354,7 @@ print(
 )
 
 # %% [markdown]
-# ### Exercise 2.2: the dense block's forward pass
+# ### Exercise 2.4: the dense block's forward pass
 #
 # Write `dense_features(model, X)`: the feature maps that a dense
 # `lu.ThreeConvNet` hands to its classifier. Start with `maps = [X]`. For

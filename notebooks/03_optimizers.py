@@ -41,8 +41,8 @@
 # 3. A **fair** comparison on CIFAR-10: the same initial weights and data
 #    order for every optimizer, a learning-rate sweep per optimizer that
 #    picks each one's best rate on validation data, then several seeds.
-# 4. The unfair shared-rate comparison beside it, and learning-rate
-#    schedules.
+# 4. The unfair shared-rate comparison beside it, early stopping replayed
+#    on the recorded curves (with your rule), and learning-rate schedules.
 
 # %% tags=["parameters"]
 PROFILE = "auto"  # smoke | cpu | full | reproduce | auto (full on a GPU)
@@ -65,6 +65,13 @@ LR_GRIDS = {
     "adamw": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
 }
 ADAMW_WEIGHT_DECAY = 1e-2  # AdamW's decoupled decay (torch's default)
+# Early stopping replayed on the recorded curves (section 5): epochs
+# without improvement before stopping, and the smallest improvement.
+PATIENCE = 2
+MIN_DELTA = 0.0
+# True: section 5 uses your early_stopping (the exercise version sets it);
+# False: the reference, lu.early_stopping.
+YOUR_CODE = False
 
 # %%
 # Setup: make `lab_utils` importable. In a clone of the repository the
@@ -419,7 +426,66 @@ shown
 # %%
 fig = plots.plot_ablation(table, title="Own learning rate vs the shared 1e-4")
 # %% [markdown]
-# ## 5. Learning-rate schedules
+# ## 5. Early stopping, replayed on these curves
+#
+# The reports stopped training when validation accuracy had not improved
+# for a while, and kept the best epoch's weights. The rule has two knobs:
+# **patience**, the number of epochs in a row without improvement before
+# stopping, and **min_delta**, how much a value must beat the best so far
+# to count as an improvement (a tie is no improvement).
+#
+# ### Exercise 3.3: the early-stopping rule
+#
+# Write `early_stopping(values, patience, min_delta)`. `values` is the
+# validation curve so far, one number per epoch, oldest first, higher is
+# better (pass minus the loss to watch a loss); it is called after every
+# epoch. Return `(best_epoch, stop)`: the epoch (counted from 1) of the
+# last improvement, the first epoch counting as one, and whether
+# `patience` epochs in a row have now passed without one. The self-check
+# calls it after every epoch of curves recorded by Lab 2's runs, one with
+# ties and one that never improves.
+
+
+# %% tags=["hide-input"]
+def early_stopping(values, patience, min_delta=0.0):
+    """values: a validation curve so far (higher is better) ->
+    (best_epoch, stop)."""
+    # BEGIN SOLUTION
+    # hint: walk the curve keeping the best value, its epoch and a count
+    # of epochs since; a value improves only if above best + min_delta.
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values, start=1):
+        if best is None or value > best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait >= patience
+    # END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+self_check("early_stopping", early_stopping, run.data_dir)
+
+# %% [markdown]
+# Each run above trained for all its epochs. Replayed on its recorded
+# validation accuracy, the rule says where it would have stopped, which
+# epoch's weights it would have kept, and what that cost or saved. With
+# `YOUR_CODE = True` (the exercise version) your rule decides.
+
+# %%
+rule = early_stopping if YOUR_CODE else lu.early_stopping
+replayed = lu.early_stopping_on_curves(histories, PATIENCE, MIN_DELTA,
+                                       rule=rule)  # fmt: skip
+replayed = replayed[replayed["name"].isin(list(fair))]
+print(
+    f"patience {PATIENCE}, min_delta {MIN_DELTA:g}, own learning rates, "
+    f"{run.profile} profile: {s['epochs']} epochs, seeds {s['seeds']}"
+)
+print(lu.early_stopping_summary(replayed))
+replayed.round(4)
+
+# %% [markdown]
+# ## 6. Learning-rate schedules
 #
 # A constant rate is a compromise between fast early progress and a fine
 # final approach. A **cosine** schedule decays the rate smoothly to zero;
@@ -443,7 +509,7 @@ lu.format_mean_std(
 )
 
 # %% [markdown]
-# ## 6. What the fair comparison shows
+# ## 7. What the fair comparison shows
 #
 # This run's numbers, from the tables above (the committed outputs are
 # the `cpu` profile's: a subset of CIFAR-10, a few epochs, three seeds):

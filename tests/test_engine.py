@@ -66,6 +66,39 @@ def test_early_stopping_stops_and_restores_best(mnist_small):
     )
 
 
+@pytest.mark.parametrize(
+    "curve, patience, min_delta, expected",
+    [
+        ([0.5, 0.6, 0.7], 2, 0.0, (3, False)),
+        ([0.5, 0.6, 0.6, 0.6], 2, 0.0, (2, True)),  # ties do not improve
+        ([0.7, 0.6, 0.5], 2, 0.0, (1, True)),  # never improves
+        ([0.7, 0.6], 2, 0.0, (1, False)),
+        ([0.50, 0.505, 0.52], 2, 0.01, (3, False)),  # 0.505: too small
+        ([0.50, 0.505, 0.509], 2, 0.01, (1, True)),
+        ([0.5], 1, 0.0, (1, False)),
+    ],
+)
+def test_early_stopping_rule(curve, patience, min_delta, expected):
+    assert lu.early_stopping(curve, patience, min_delta) == expected
+
+
+def test_early_stopping_uses_a_rule_given_to_it(mnist_small):
+    calls = []
+
+    def stop_at_two(values, patience, min_delta):
+        calls.append(list(values))
+        return 1, len(values) == 2
+
+    model, train, val = make_run(mnist_small)
+    stopper = lu.EarlyStopping("val_loss", patience=5, rule=stop_at_two)
+    history = lu.fit(
+        model, train, val, epochs=5, callbacks=[stopper], device="cpu"
+    )
+    assert len(history) == 2 and stopper.best_epoch == 1
+    # Losses are turned into "higher is better" for the rule.
+    assert calls[-1] == [-v for v in history["val_loss"]]
+
+
 def test_early_stopping_on_missing_column_says_what_exists(mnist_small):
     model, train, _ = make_run(mnist_small)
     with pytest.raises(ValueError, match="val_loss.*train_loss"):
@@ -166,3 +199,17 @@ def test_bad_arguments_are_explained(mnist_small):
         lu.fit(model, train, val, epochs=0)
     with pytest.raises(ValueError, match="batch_size"):
         lu.TensorLoader(mnist_small[0], batch_size=0)
+
+
+def test_fit_is_the_plain_loop_plus_bookkeeping(mnist_small):
+    plain, loader, _ = make_run(mnist_small, seed=3)
+    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    losses = [lu.train_one_epoch(plain, loader, optimizer) for _ in range(2)]
+    fitted, loader, _ = make_run(mnist_small, seed=3)
+    history = lu.fit(fitted, loader, epochs=2, lr=1e-3, device="cpu")
+    assert lu.max_weight_difference(plain, fitted) == 0.0
+    assert losses == pytest.approx(list(history["train_loss"]), rel=1e-6)
+    other, loader, _ = make_run(mnist_small, seed=4)
+    assert lu.max_weight_difference(plain, other) > 0.01
+    with pytest.raises(ValueError, match="different shapes"):
+        lu.max_weight_difference(plain, torch.nn.Linear(2, 3))

@@ -75,8 +75,14 @@ def test_exercise_notebook_keeps_the_lab_but_not_the_solutions(lab):
     assert len(student.cells) == len(solved.cells) + 1
     code = [c for c in student.cells if c.cell_type == "code"]
     solved_code = [c for c in solved.cells if c.cell_type == "code"]
-    assert code[0].source == solved_code[0].source  # parameters
+    # The parameters, but for the switch to the student's own code.
+    assert code[0].source == exercises.YOUR_CODE.sub(
+        "YOUR_CODE = True", solved_code[0].source
+    )
     assert "parameters" in code[0].metadata["tags"]
+    if "YOUR_CODE" in solved_code[0].source:
+        assert re.search(r"^YOUR_CODE = False$", solved_code[0].source, re.M)
+        assert re.search(r"^YOUR_CODE = True$", code[0].source, re.M)
     assert code[1].source == solved_code[1].source  # Colab setup
     assert "REPOSITORY = " in code[1].source
     solved_text = [c.source for c in solved.cells if c.cell_type == "markdown"]
@@ -86,7 +92,11 @@ def test_exercise_notebook_keeps_the_lab_but_not_the_solutions(lab):
     assert all(t in student_text for t in solved_text[1:])  # badge differs
     text = (REPO / "exercises" / lab.name).read_text()
     assert "SOLUTION" not in text and "hide-input" not in text
-    assert len(STUB.findall(text)) == len(FOUND[lab.stem])
+    # One stub per solution region; a class may have two (its __init__
+    # and forward), both under its exercise's number.
+    numbers = STUB.findall(text)
+    assert len(numbers) == len(SOLUTION.findall(lab.read_text()))
+    assert sorted(set(numbers)) == [e.number for e in FOUND[lab.stem]]
     for region in SOLUTION.findall(lab.read_text()):
         code_lines = [
             line.strip()
@@ -141,6 +151,41 @@ def test_solutions_pasted_back_pass_every_self_check(lab):
     for exercise in FOUND[lab.stem]:
         assert f"PASS {exercise.name}:" in printed, printed
     assert "FAIL" not in printed
+
+
+SWITCHED = [lab for lab in LABS if "\nYOUR_CODE = False" in lab.read_text()]
+
+
+@pytest.mark.parametrize("lab", SWITCHED, ids=lambda p: p.stem)
+def test_the_exercise_version_runs_the_whole_lab_on_the_students_code(
+    lab, tmp_path
+):
+    """With the solutions pasted back and YOUR_CODE = True, every cell of
+    the lab runs (smoke profile), and the cells that use the student's
+    functions print what the solved lab prints."""
+    source = paste_solutions(
+        (REPO / "exercises" / lab.name).read_text(), lab.read_text()
+    )
+    source = source.replace('PROFILE = "auto"', 'PROFILE = "smoke"', 1)
+    source = source.replace(
+        "RESULTS_DIR = None", f"RESULTS_DIR = {str(tmp_path)!r}", 1
+    )
+    nb = jupytext.reads(source, "py:percent")
+    assert (
+        "YOUR_CODE = True"
+        in nb.cells[
+            next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        ].source
+    )
+    _execute(nb)  # raises on the first cell that fails
+    printed = "\n".join(
+        out.get("text", "")
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+    assert "FAIL" not in printed
+    for exercise in FOUND[lab.stem]:
+        assert f"PASS {exercise.name}:" in printed
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)

@@ -7,6 +7,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 import lab_utils as lu
@@ -18,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def lab_solutions() -> dict:
     """Every exercise function, as the labs solve it (their solution cells
     executed here)."""
-    namespace = {"torch": torch, "F": F, "math": math, "lu": lu}
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math, "lu": lu}
     for lab in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
         for cell in jupytext.read(lab).cells:
             if "# BEGIN SOLUTION" in cell.source:
@@ -127,6 +128,256 @@ def kl_summed_over_batch(mean, log_var):
     return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum()
 
 
+# --- the exercises at the heart of each assignment ----------------------
+
+
+class NoReluAfterConvs(nn.Module):
+    def __init__(self, widths=(16, 32, 64), fc=(500,), n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1)
+        self.conv2 = nn.Conv2d(widths[0], widths[1], 3, padding=1)
+        self.conv3 = nn.Conv2d(widths[1], widths[2], 3, padding=1)
+        sizes = [widths[2] * 16, *fc]
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])
+        )
+        self.output = nn.Linear(sizes[-1], n_classes)
+
+    def forward(self, X):
+        for conv in (self.conv1, self.conv2, self.conv3):
+            X = F.max_pool2d(conv(X), 2)
+        X = X.flatten(1)
+        for layer in self.hidden:
+            X = torch.relu(layer(X))
+        return self.output(X)
+
+
+class SoftmaxAtTheEnd(NoReluAfterConvs):
+    def forward(self, X):
+        for conv in (self.conv1, self.conv2, self.conv3):
+            X = F.max_pool2d(torch.relu(conv(X)), 2)
+        X = X.flatten(1)
+        for layer in self.hidden:
+            X = torch.relu(layer(X))
+        return torch.softmax(self.output(X), dim=1)
+
+
+class OutputLayerFirst(nn.Module):
+    def __init__(self, widths=(16, 32, 64), fc=(500,), n_classes=10):
+        super().__init__()
+        self.output = nn.Linear(fc[-1], n_classes)
+        self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1)
+        self.conv2 = nn.Conv2d(widths[0], widths[1], 3, padding=1)
+        self.conv3 = nn.Conv2d(widths[1], widths[2], 3, padding=1)
+        sizes = [widths[2] * 16, *fc]
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])
+        )
+
+    forward = NoReluAfterConvs.forward
+
+
+class SizesTypedIn(nn.Module):
+    """Right for the small preset's spec only: ignores its arguments."""
+
+    def __init__(self, widths=(16, 32, 64), fc=(500,), n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(1024, 500)
+        self.output = nn.Linear(500, 10)
+
+    def forward(self, X):
+        for conv in (self.conv1, self.conv2, self.conv3):
+            X = F.max_pool2d(torch.relu(conv(X)), 2)
+        return self.output(torch.relu(self.fc1(X.flatten(1))))
+
+
+def epoch_without_zero_grad(model, loader, optimizer):
+    model.train()
+    total, n = 0.0, 0
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        n += len(y)
+    return total / n
+
+
+def epoch_in_eval_mode(model, loader, optimizer):
+    total, n = 0.0, 0
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        n += len(y)
+    return total / n
+
+
+def epoch_zero_grad_before_step(model, loader, optimizer):
+    model.train()
+    total, n = 0.0, 0
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step()
+        total += loss.item() * len(y)
+        n += len(y)
+    return total / n
+
+
+def epoch_mean_of_batch_means(model, loader, optimizer):
+    model.train()
+    losses = []
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
+
+def epoch_returns_last_loss(model, loader, optimizer):
+    model.train()
+    for X, y in loader:
+        loss = F.cross_entropy(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
+def stopping_on_ties(values, patience, min_delta=0.0):
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values, start=1):
+        if best is None or value >= best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait >= patience
+
+
+def stopping_without_min_delta(values, patience, min_delta=0.0):
+    best = max(values)
+    best_epoch = values.index(best) + 1
+    return best_epoch, len(values) - best_epoch >= patience
+
+
+def stopping_a_epoch_late(values, patience, min_delta=0.0):
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values, start=1):
+        if best is None or value > best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait > patience
+
+
+def stopping_counted_from_zero(values, patience, min_delta=0.0):
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values):
+        if best is None or value > best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait >= patience
+
+
+def accuracy_with_labels_in_the_head(model, loader):
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for X, y in loader:
+            correct += int((model(X, y).argmax(1) == y).sum())
+            total += len(y)
+    model.train()
+    return correct / total
+
+
+def accuracy_in_train_mode(model, loader):
+    correct = total = 0
+    with torch.no_grad():
+        for X, y in loader:
+            correct += int((model(X).argmax(1) == y).sum())
+            total += len(y)
+    return correct / total
+
+
+def accuracy_left_in_eval_mode(model, loader):
+    model.eval()
+    with torch.no_grad():
+        hits = [(model(X).argmax(1) == y).float() for X, y in loader]
+    return float(torch.cat(hits).mean())
+
+
+def accuracy_as_a_count(model, loader):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(X).argmax(1) == y).sum()) for X, y in loader)
+    model.train(was_training)
+    return correct
+
+
+def _kl(mean, log_var):
+    return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)
+
+
+def objective_with_mse(reconstruction, X, mean, log_var, beta, sigma):
+    D = X[0].numel()
+    recon = F.mse_loss(reconstruction, X, reduction="none").mean((1, 2, 3))
+    recon = recon / (2 * sigma**2) + D * math.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    return (recon + beta * _kl(mean, log_var)).mean()
+
+
+def objective_minus_kl(reconstruction, X, mean, log_var, beta, sigma):
+    D = X[0].numel()
+    squared = (reconstruction - X).pow(2).sum((1, 2, 3))
+    recon = squared / (2 * sigma**2) + D * math.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    return (recon - beta * _kl(mean, log_var)).mean()
+
+
+def objective_beta_on_recon(reconstruction, X, mean, log_var, beta, sigma):
+    D = X[0].numel()
+    squared = (reconstruction - X).pow(2).sum((1, 2, 3))
+    recon = squared / (2 * sigma**2) + D * math.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    return (beta * recon + _kl(mean, log_var)).mean()
+
+
+def objective_without_constant(reconstruction, X, mean, log_var, beta, sigma):
+    squared = (reconstruction - X).pow(2).sum((1, 2, 3))
+    return (squared / (2 * sigma**2) + beta * _kl(mean, log_var)).mean()
+
+
+def objective_summed_over_faces(reconstruction, X, mean, log_var, beta, sigma):
+    D = X[0].numel()
+    squared = (reconstruction - X).pow(2).sum((1, 2, 3))
+    recon = squared / (2 * sigma**2) + D * math.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    return (recon + beta * _kl(mean, log_var)).sum()
+
+
+def objective_as_a_float(reconstruction, X, mean, log_var, beta, sigma):
+    return float(
+        SOLUTIONS["vae_objective"](
+            reconstruction, X, mean, log_var, beta, sigma
+        )
+    )
+
+
 MISTAKES = [
     ("channel_stats", std_is_variance, "std: "),
     ("channel_stats", not_scaled, "255 times too large"),
@@ -143,6 +394,29 @@ MISTAKES = [
     ("kl_gradient", gradient_without_factor_4, "constant factor"),
     ("reparameterize", sigma_is_variance, "dz/d(log_var)"),
     ("kl_divergence", kl_summed_over_batch, "one KL per face"),
+    ("ThreeConvClassifier", NoReluAfterConvs, "no ReLU after the conv"),
+    ("ThreeConvClassifier", SoftmaxAtTheEnd, "through a softmax"),
+    ("ThreeConvClassifier", OutputLayerFirst, "in the spec's order"),
+    ("ThreeConvClassifier", SizesTypedIn, "the spec's network has"),
+    ("train_one_epoch", epoch_without_zero_grad, "never cleared"),
+    ("train_one_epoch", epoch_in_eval_mode, "call model.train()"),
+    ("train_one_epoch", epoch_zero_grad_before_step, "did not change"),
+    ("train_one_epoch", epoch_mean_of_batch_means, "weight each batch"),
+    ("train_one_epoch", epoch_returns_last_loss, "graph of the last"),
+    ("early_stopping", stopping_on_ties, "a tie counts as an improvement"),
+    ("early_stopping", stopping_without_min_delta, "min_delta is ignored"),
+    ("early_stopping", stopping_a_epoch_late, "one epoch late"),
+    ("early_stopping", stopping_counted_from_zero, "counted from 0"),
+    ("margin_head_accuracy", accuracy_with_labels_in_the_head, "labels"),
+    ("margin_head_accuracy", accuracy_in_train_mode, "model.eval()"),
+    ("margin_head_accuracy", accuracy_left_in_eval_mode, "came back in"),
+    ("margin_head_accuracy", accuracy_as_a_count, "above 1"),
+    ("vae_objective", objective_with_mse, "averaged over the pixel"),
+    ("vae_objective", objective_minus_kl, "KL term is subtracted"),
+    ("vae_objective", objective_beta_on_recon, "beta multiplies"),
+    ("vae_objective", objective_without_constant, "normalising constant"),
+    ("vae_objective", objective_summed_over_faces, "summed over the faces"),
+    ("vae_objective", objective_as_a_float, "backward()"),
 ]
 
 

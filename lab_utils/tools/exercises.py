@@ -3,7 +3,7 @@
     python -m lab_utils.tools.exercises          # write exercises/
     python -m lab_utils.tools.exercises --check  # exit 1 if stale
 
-A lab marks each exercise inside a function with
+A lab marks each exercise inside a function or class with
 
     # BEGIN SOLUTION
     # hint: one sentence that points the way, wrapped over
@@ -18,7 +18,11 @@ NotImplementedError carrying the hint, drops every output, un-hides the
 solution cells (the book folds them away with ``hide-input``), points the
 Colab badge at the exercise notebook, and adds a short "how to work"
 cell under the title. Teaching text, parameters and setup cells are kept
-as they are. exercises/README.md lists the exercises.
+as they are, except that a parameters cell's ``YOUR_CODE = False`` becomes
+``YOUR_CODE = True``: where a lab uses an exercise's function to train or
+measure (Labs 2, 3, 4 and 6), the exercise version uses the student's, so
+a wrong answer shows in the results as well as in the self-check.
+exercises/README.md lists the exercises.
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
 HINT = re.compile(r"^[ \t]*# hint:[ \t]*(?P<text>.*)$")
 COMMENT = re.compile(r"^[ \t]*#[ \t]?(?P<text>.*)$")
-FUNCTION = re.compile(r"^def (?P<name>\w+)\(", re.M)
+FUNCTION = re.compile(r"^(?:def|class) (?P<name>\w+)\b", re.M)
+# The parameter that makes a lab train and measure with the student's
+# exercise functions instead of the references in lab_utils: off in the
+# solved lab, on in its exercise version.
+YOUR_CODE = re.compile(r"^YOUR_CODE = False\b", re.M)
 SELF_CHECK = re.compile(r"self_check\(\s*\"(?P<name>\w+)\",\s*(?P<fn>\w+)")
 # Tags that only mean something for the solved lab: the book's folding of
 # solutions, nbval's output comparison.
@@ -124,12 +132,17 @@ def strip_solutions(
         if not functions:
             raise ExerciseMarkupError(
                 f"{where}: a solution must sit inside "
-                f"a top-level `def` in its cell."
+                f"a top-level `def` or `class` in its cell."
             )
-        number = f"{lab}.{first + len(exercises)}"
-        exercise = Exercise(number, functions[-1], " ".join(hint).strip())
-        exercises.append(exercise)
-        out += _stub(begin["indent"], number, exercise.name, exercise.hint)
+        hint = " ".join(hint).strip()
+        if exercises and exercises[-1].name == functions[-1]:
+            # A second region of the same function or class (a module's
+            # __init__ and forward): the same exercise, its own hint.
+            number = exercises[-1].number
+        else:
+            number = f"{lab}.{first + len(exercises)}"
+            exercises.append(Exercise(number, functions[-1], hint))
+        out += _stub(begin["indent"], number, functions[-1], hint)
         i = end + 1
     return "\n".join(out), exercises
 
@@ -183,6 +196,8 @@ def make_exercise_notebook(lab: Path, root: Path):
             )
         if cell.cell_type != "code":
             continue
+        if "parameters" in tags:
+            cell.source = YOUR_CODE.sub("YOUR_CODE = True", cell.source)
         where = f"{lab.relative_to(root)}, code cell {index}"
         cell.source, found = strip_solutions(
             cell.source, number, len(exercises) + 1, where
