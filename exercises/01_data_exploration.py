@@ -303,8 +303,8 @@ print(
 # tensors of indices into `y`. Every image goes to exactly one part, each
 # class puts `round(n_class * val_fraction)` of its images into
 # validation, chosen at random, and the same seed always gives the same
-# split. The self-check runs it on the labels of 2,000 real MNIST images
-# (whose classes are not balanced).
+# split. The self-check runs it on the labels of 1,986 real MNIST images,
+# 187 to 211 per class (not balanced, so that rounding shows).
 
 # %%
 def stratified_split(y, val_fraction, seed):

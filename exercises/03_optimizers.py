@@ -153,11 +153,12 @@ for step in (lu.sgd_step, lu.rmsprop_step):
 #
 # Write `momentum_step(p, g, v, lr, momentum, nesterov, first)` in the
 # same style, from the table above: on the first step (`first=True`) the
-# velocity `v` starts as the gradient itself (as in `torch.optim.SGD`).
-# The self-check runs it for six steps on real gradients (a linear
-# classifier on CIFAR-10 images) beside `lu.momentum_step`, from
-# identical inputs at every step, and reports the first step where `p` or
-# `v` differ.
+# velocity `v` starts as the gradient itself (as in `torch.optim.SGD`),
+# whatever the buffer held before. The self-check runs it for six steps on
+# real gradients (a linear classifier on CIFAR-10 images) beside
+# `lu.momentum_step`, from identical inputs at every step (the buffer
+# holds leftovers before the first), and reports the first step where `p`
+# or `v` differ.
 
 # %%
 def momentum_step(p, g, v, lr, momentum=0.9, nesterov=False, first=False):

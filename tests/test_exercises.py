@@ -194,13 +194,15 @@ def test_generated_notebook_stops_at_the_first_stub_with_its_hint(lab):
     with pytest.raises(CellExecutionError) as failure:
         _execute(nb)
     first = FOUND[lab.stem][0]
-    assert failure.value.ename == "NotImplementedError", (
+    assert failure.value.ename == "ExerciseNotDone", (
         f"{lab.stem} stopped with {failure.value.ename}: "
         f"{failure.value.evalue}"
     )
     assert failure.value.evalue == (
         f"Exercise {first.number} ({first.name}): {first.hint}"
     )
+    # The hint alone: no frames of the self-check's own code.
+    assert "lab_utils" not in failure.value.traceback
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [
         i

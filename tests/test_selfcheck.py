@@ -128,6 +128,187 @@ def kl_summed_over_batch(mean, log_var):
     return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum()
 
 
+# --- more slips per exercise: at least three each -------------------------
+
+
+def sample_std(X):
+    X = X.double() / 255
+    return X.mean(dim=(0, 2, 3)), X.std(dim=(0, 2, 3))  # divides by N - 1
+
+
+def stats_per_image(X):
+    X = X.double() / 255
+    return X.mean(dim=(2, 3)), X.std(dim=(2, 3), correction=0)
+
+
+def _split_with(rounding):
+    def split(y, val_fraction, seed):
+        generator = torch.Generator().manual_seed(seed)
+        train_idx, val_idx = [], []
+        for c in y.unique():
+            idx = torch.nonzero(y == c).flatten()
+            idx = idx[torch.randperm(len(idx), generator=generator)]
+            n_val = rounding(len(idx), val_fraction)
+            val_idx.append(idx[:n_val])
+            train_idx.append(idx[n_val:])
+        return torch.cat(train_idx), torch.cat(val_idx)
+
+    return split
+
+
+split_rounding_down = _split_with(lambda n, f: int(n * f))
+split_rounding_up = _split_with(lambda n, f: math.ceil(n * f))
+split_same_count = _split_with(lambda n, f: 20)
+
+
+def batch_norm_per_image(X, gamma, beta, eps=1e-5):
+    mean = X.mean(dim=(2, 3), keepdim=True)
+    var = X.var(dim=(2, 3), correction=0, keepdim=True)
+    X_hat = (X - mean) / torch.sqrt(var + eps)
+    return gamma[:, None, None] * X_hat + beta[:, None, None]
+
+
+def batch_norm_eps_outside(X, gamma, beta, eps=1e-5):
+    mean = X.mean(dim=(0, 2, 3), keepdim=True)
+    std = X.std(dim=(0, 2, 3), correction=0, keepdim=True)
+    return (
+        gamma[:, None, None] * (X - mean) / (std + eps) + beta[:, None, None]
+    )
+
+
+def batch_norm_without_gamma_beta(X, gamma, beta, eps=1e-5):
+    mean = X.mean(dim=(0, 2, 3), keepdim=True)
+    var = X.var(dim=(0, 2, 3), correction=0, keepdim=True)
+    return (X - mean) / torch.sqrt(var + eps)
+
+
+def dense_without_pooling_old_maps(model, X):
+    maps = [X]
+    for conv, norm in zip(model.convs, model.norms):
+        maps.append(model.pool(torch.relu(norm(conv(torch.cat(maps, 1))))))
+    return torch.cat(maps, 1)
+
+
+def dense_norm_after_relu(model, X):
+    maps = [X]
+    for conv, norm in zip(model.convs, model.norms):
+        new = model.pool(norm(torch.relu(conv(torch.cat(maps, 1)))))
+        maps = [model.pool(m) for m in maps] + [new]
+    return torch.cat(maps, 1)
+
+
+def momentum_ignoring_first(
+    p, g, v, lr, momentum=0.9, nesterov=False, first=False
+):
+    v.mul_(momentum).add_(g)
+    p.sub_(lr * (g + momentum * v if nesterov else v))
+
+
+def momentum_ignoring_nesterov(
+    p, g, v, lr, momentum=0.9, nesterov=False, first=False
+):
+    if first:
+        v.copy_(g)
+    else:
+        v.mul_(momentum).add_(g)
+    p.sub_(lr * v)
+
+
+def adam_eps_inside_sqrt(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m.mul_(beta1).add_((1 - beta1) * g)
+    v.mul_(beta2).add_((1 - beta2) * g * g)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    p.sub_(lr * m_hat / (v_hat + eps).sqrt())
+
+
+def adam_v_of_gradients(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m.mul_(beta1).add_((1 - beta1) * g)
+    v.mul_(beta2).add_((1 - beta2) * g.abs())
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+
+
+def adam_m_without_weight(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m.mul_(beta1).add_(g)
+    v.mul_(beta2).add_((1 - beta2) * g * g)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+
+
+def embeddings_not_normalised(embeddings, weight):
+    return (embeddings @ F.normalize(weight).T).clamp(-1, 1)
+
+
+def normalised_along_columns(embeddings, weight):
+    return F.normalize(embeddings, dim=0) @ F.normalize(weight, dim=0).T
+
+
+def arcface_fallback_reversed(cos, labels, s, m):
+    sin = (1 - cos.square()).clamp(min=0).sqrt()
+    with_margin = cos * math.cos(m) - sin * math.sin(m)
+    fallback = cos - m * math.sin(m)
+    past_pi = cos > math.cos(math.pi - m)  # reversed
+    target = torch.where(past_pi, fallback, with_margin)
+    is_target = F.one_hot(labels, cos.shape[1]).bool()
+    return s * torch.where(is_target, target, cos)
+
+
+def cosface_instead(cos, labels, s, m):
+    is_target = F.one_hot(labels, cos.shape[1]).bool()
+    return s * torch.where(is_target, cos - m, cos)
+
+
+def distances_squared_again(D, perplexity):
+    return lu.manifold.conditional_probabilities(D.square(), perplexity)[0]
+
+
+def rows_not_normalised(D, perplexity):
+    P = lu.manifold.conditional_probabilities(D, perplexity)[0]
+    return P * 2
+
+
+def diagonal_kept(D, perplexity):
+    P = lu.manifold.conditional_probabilities(D, perplexity)[0]
+    P = P + torch.eye(len(P), dtype=P.dtype) / len(P)
+    return P / P.sum(1, keepdim=True)
+
+
+def gradient_sign_flipped(P, Y):
+    return -SOLUTIONS["kl_gradient"](P, Y)
+
+
+def gradient_with_self_pairs(P, Y):
+    differences = Y[:, None, :] - Y[None, :, :]
+    w = 1.0 / (1.0 + differences.square().sum(dim=2))
+    Q = w / w.sum()  # the diagonal's w_ii = 1 is in the sum
+    return 4.0 * (((P - Q) * w)[:, :, None] * differences).sum(dim=1)
+
+
+def reparameterize_with_normal(mean, log_var):
+    return torch.normal(mean, torch.exp(0.5 * log_var))
+
+
+def reparameterize_uniform(mean, log_var):
+    return mean + torch.exp(0.5 * log_var) * torch.rand_like(mean)
+
+
+def reparameterize_same_noise(mean, log_var):
+    eps = torch.randn(
+        mean.shape,
+        generator=torch.Generator().manual_seed(0),
+        dtype=mean.dtype,
+    )
+    return mean + torch.exp(0.5 * log_var) * eps
+
+
+def kl_sign_flipped(mean, log_var):
+    return 0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(1)
+
+
+def kl_mean_over_dims(mean, log_var):
+    return -0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).mean(1)
+
+
 # --- the exercises at the heart of each assignment ----------------------
 
 
@@ -371,11 +552,10 @@ def objective_summed_over_faces(reconstruction, X, mean, log_var, beta, sigma):
 
 
 def objective_as_a_float(reconstruction, X, mean, log_var, beta, sigma):
-    return float(
-        SOLUTIONS["vae_objective"](
-            reconstruction, X, mean, log_var, beta, sigma
-        )
+    loss = SOLUTIONS["vae_objective"](
+        reconstruction, X, mean, log_var, beta, sigma
     )
+    return loss.item()
 
 
 MISTAKES = [
@@ -394,6 +574,35 @@ MISTAKES = [
     ("kl_gradient", gradient_without_factor_4, "constant factor"),
     ("reparameterize", sigma_is_variance, "dz/d(log_var)"),
     ("kl_divergence", kl_summed_over_batch, "one KL per face"),
+    ("channel_stats", sample_std, "divides by N - 1"),
+    ("channel_stats", stats_per_image, "one mean per channel"),
+    ("stratified_split", split_rounding_down, "it rounds down"),
+    ("stratified_split", split_rounding_up, "it rounds up"),
+    ("stratified_split", split_same_count, "the same number"),
+    ("batch_norm", batch_norm_per_image, "statistics are per image"),
+    ("batch_norm", batch_norm_eps_outside, "outside the square root"),
+    ("batch_norm", batch_norm_without_gamma_beta, "gamma and beta"),
+    ("dense_features", dense_without_pooling_old_maps, "pool every earlier"),
+    ("dense_features", dense_norm_after_relu, "batch norm comes after"),
+    ("momentum_step", momentum_ignoring_first, "first step (first=True)"),
+    ("momentum_step", momentum_ignoring_nesterov, "look ahead"),
+    ("adam_step", adam_eps_inside_sqrt, "eps belongs outside"),
+    ("adam_step", adam_v_of_gradients, "squared gradients"),
+    ("adam_step", adam_m_without_weight, "(1 - beta1) * g"),
+    ("cosine_logits", embeddings_not_normalised, "embeddings are not"),
+    ("cosine_logits", normalised_along_columns, "wrong dimension"),
+    ("arcface_logits", arcface_fallback_reversed, "looks reversed"),
+    ("arcface_logits", cosface_instead, "(CosFace)"),
+    ("conditional_probabilities", distances_squared_again, "squared a sec"),
+    ("conditional_probabilities", rows_not_normalised, "should sum to 1"),
+    ("conditional_probabilities", diagonal_kept, "diagonal is not 0"),
+    ("kl_gradient", gradient_sign_flipped, "sign is flipped"),
+    ("kl_gradient", gradient_with_self_pairs, "w_ii = 1"),
+    ("reparameterize", reparameterize_with_normal, "torch.normal"),
+    ("reparameterize", reparameterize_uniform, "torch.randn, not"),
+    ("reparameterize", reparameterize_same_noise, "fresh noise"),
+    ("kl_divergence", kl_sign_flipped, "sign is flipped"),
+    ("kl_divergence", kl_mean_over_dims, "averaged over the latent"),
     ("ThreeConvClassifier", NoReluAfterConvs, "no ReLU after the conv"),
     ("ThreeConvClassifier", SoftmaxAtTheEnd, "through a softmax"),
     ("ThreeConvClassifier", OutputLayerFirst, "in the spec's order"),
@@ -459,12 +668,24 @@ def test_a_bug_in_the_students_function_is_reported_with_its_line(
     assert "return X.mean(dim=(0, 2, 3))" in out
 
 
-def test_a_stub_stops_with_its_own_hint(data_dir):
+def test_a_stub_stops_with_its_own_hint_alone(data_dir):
     def stub(X):
         raise NotImplementedError("Exercise 1.1 (channel_stats): a hint")
 
-    with pytest.raises(NotImplementedError, match="a hint"):
+    with pytest.raises(NotImplementedError, match="a hint") as err:
         self_check("channel_stats", stub, data_dir)
+    # Jupyter shows this instead of the frames of the self-check's code.
+    assert err.value._render_traceback_() == [
+        "ExerciseNotDone: Exercise 1.1 (channel_stats): a hint"
+    ]
+    assert err.value.__suppress_context__
+
+
+def test_a_failed_check_shows_its_report_not_a_traceback(data_dir):
+    with pytest.raises(SelfCheckFailed) as err:
+        self_check("channel_stats", std_is_variance, data_dir)
+    (line,) = err.value._render_traceback_()
+    assert line.startswith("SelfCheckFailed: channel_stats does not match")
 
 
 def test_wrong_arguments_are_explained():

@@ -17,8 +17,21 @@ from ...data import NORMALIZATION, load_dataset
 _PACKAGE = str(Path(__file__).parent)
 
 
-class SelfCheckFailed(AssertionError):
+class _Brief:
+    """An error that Jupyter (IPython) shows as its one-line message, not
+    under the frames of the self-check's own code: what it says is all a
+    student needs, and the frames only bury it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class SelfCheckFailed(_Brief, AssertionError):
     """A student's function does not match the reference yet."""
+
+
+class ExerciseNotDone(_Brief, NotImplementedError):
+    """The exercise's function still raises its stub's hint."""
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ...data import channel_stats
@@ -11,30 +13,47 @@ from ._core import Case, _as_pair, _call, _images, _shape, compare
 def check_channel_stats(fn, data_dir) -> list[Case]:
 
     cases = []
-    for name in ("mnist", "cifar10"):
+    # Two images last: so few values per channel that dividing by N - 1
+    # instead of N shows (with 512 images it is below the tolerance).
+    for name, n in (("mnist", 512), ("cifar10", 512), ("cifar10", 2)):
         data = _images(name, 512, data_dir)
-        case = Case(
-            f"{data.name}, {len(data)} training images {_shape(data.X)}"
-        )
-        X = data.X.clone()
+        X = data.X[:n].clone()
+        case = Case(f"{data.name}, {n} training images {_shape(X)}")
         result, case.problems = _call(fn, X)
         if not case.problems:
             got, case.problems = _as_pair(result, ("mean", "std"))
         if not case.problems:
+            pixels = X.double() / 255
             for label, g, e in zip(("mean", "std"), got, channel_stats(X)):
                 problems = compare(label, g, e, atol=1e-5)
-                if (
-                    problems
-                    and isinstance(g, torch.Tensor)
-                    and g.shape == e.shape
-                    and torch.allclose(g.double(), e * 255, rtol=1e-4)
-                ):
+                if not problems:
+                    continue
+                if not isinstance(g, torch.Tensor) or g.shape != e.shape:
+                    problems.append(
+                        f"one {label} per channel: reduce over the images "
+                        f"and the pixel positions, dims (0, 2, 3)."
+                    )
+                elif torch.allclose(g.double(), e * 255, rtol=1e-4):
                     problems.append(
                         "it is 255 times too large: scale the "
                         "pixels to [0, 1] first."
                     )
+                elif label == "std" and torch.allclose(
+                    g.double(), pixels.std(dim=(0, 2, 3)), atol=1e-6
+                ):
+                    problems.append(
+                        "it divides by N - 1, the sample standard "
+                        "deviation; the dataset's own divides by N "
+                        "(correction=0)."
+                    )
+                elif label == "std" and torch.allclose(
+                    g.double(), e**2, atol=1e-6
+                ):
+                    problems.append(
+                        "it is the variance: take its square root."
+                    )
                 case.problems += problems
-        if not torch.equal(X, data.X):
+        if not torch.equal(X, data.X[:n]):
             case.problems.append(
                 "it changed the images passed in; work on a copy."
             )
@@ -42,15 +61,53 @@ def check_channel_stats(fn, data_dir) -> list[Case]:
     return cases
 
 
+# Images kept per class: unbalanced, so that n_class * val_fraction has a
+# fractional part (never one half) and rounding down or up shows.
+_PER_CLASS = (200, 203, 207, 196, 211, 189, 193, 201, 199, 187)
+
+
+def _unbalanced_labels(data_dir) -> tuple[torch.Tensor, list[str]]:
+    """Real MNIST labels, _PER_CLASS of each class, in the set's order."""
+    data = _images("mnist", 2400, data_dir)
+    keep = (
+        torch.cat(
+            [
+                torch.nonzero(data.y == c).flatten()[:count]
+                for c, count in enumerate(_PER_CLASS)
+            ]
+        )
+        .sort()
+        .values
+    )
+    return data.y[keep], data.classes
+
+
+def _rounding_slip(y, val_idx, fraction) -> str | None:
+    """How a wrong number of validation images per class was rounded."""
+    counts = [int((y == c).sum()) for c in range(len(_PER_CLASS))]
+    have = [int((y[val_idx] == c).sum()) for c in range(len(_PER_CLASS))]
+    if have == [math.floor(n * fraction) for n in counts]:
+        return "it rounds down (int() or //): round to the nearest, round()."
+    if have == [math.ceil(n * fraction) for n in counts]:
+        return "it rounds up (ceil): round to the nearest, round()."
+    if len(set(have)) == 1:
+        return (
+            "every class has the same number of validation images: take "
+            "the fraction of each class's own count."
+        )
+    return None
+
+
 def check_stratified_split(fn, data_dir) -> list[Case]:
-    data = _images("mnist", 2000, data_dir)
+    y, classes = _unbalanced_labels(data_dir)
     cases = []
     for fraction in (0.1, 0.25):
         case = Case(
-            f"labels of {len(data)} MNIST images, val_fraction {fraction}"
+            f"labels of {len(y):,} MNIST images, {min(_PER_CLASS)} to "
+            f"{max(_PER_CLASS)} per class, val_fraction {fraction}"
         )
         cases.append(case)
-        result, case.problems = _call(fn, data.y.clone(), fraction, 0)
+        result, case.problems = _call(fn, y.clone(), fraction, 0)
         if case.problems:
             continue
         parts, case.problems = _as_pair(result, ("train_idx", "val_idx"))
@@ -69,28 +126,37 @@ def check_stratified_split(fn, data_dir) -> list[Case]:
             continue
         train_idx, val_idx = parts
         both = torch.cat([train_idx, val_idx])
-        if len(both) != len(data) or not torch.equal(
-            both.sort().values, torch.arange(len(data))
+        if len(both) != len(y) or not torch.equal(
+            both.sort().values, torch.arange(len(y))
         ):
             overlap = len(set(train_idx.tolist()) & set(val_idx.tolist()))
             case.problems.append(
                 f"together the parts hold {len(both)} indices for "
-                f"{len(data)} images ({overlap} in both parts); every "
+                f"{len(y)} images ({overlap} in both parts); every "
                 f"image must be in exactly one part."
             )
             continue
-        for c in range(len(data.classes)):
-            n_class = int((data.y == c).sum())
+        wrong = []
+        for c in range(len(classes)):
+            n_class = int((y == c).sum())
             want = int(round(n_class * fraction))
-            have = int((data.y[val_idx] == c).sum())
+            have = int((y[val_idx] == c).sum())
             if have != want:
-                case.problems.append(
-                    f"class {data.classes[c]!r} has {have} of its "
+                wrong.append(
+                    f"class {classes[c]!r} has {have} of its "
                     f"{n_class} images in validation; it should have "
-                    f"round({n_class} * {fraction}) = {want}."
+                    f"round({n_class} * {fraction})."
                 )
-        again, _ = _call(fn, data.y.clone(), fraction, 0)
-        other, _ = _call(fn, data.y.clone(), fraction, 1)
+        if wrong:
+            slip = _rounding_slip(y, val_idx, fraction)
+            case.problems += wrong[:3] + (
+                [f"... and {len(wrong) - 3} more classes."]
+                if len(wrong) > 3
+                else []
+            )
+            case.problems += [slip] if slip else []
+        again, _ = _call(fn, y.clone(), fraction, 0)
+        other, _ = _call(fn, y.clone(), fraction, 1)
         if again is None or not torch.equal(
             again[1].sort().values, val_idx.sort().values
         ):

@@ -23,6 +23,46 @@ def _conv_activations(data_dir) -> torch.Tensor:
         return net.convs[0](_normalised(_images("cifar10", 8, data_dir)))
 
 
+def _batch_norm_slips(got, X, gamma, beta) -> list[str]:
+    """What a wrong batch norm did, recognised among the typical slips."""
+    g, b = gamma[:, None, None], beta[:, None, None]
+    mean = X.mean(dim=(0, 2, 3), keepdim=True)
+    var = X.var(dim=(0, 2, 3), correction=0, keepdim=True)
+    per_image = (X - X.mean(dim=(2, 3), keepdim=True)) / torch.sqrt(
+        X.var(dim=(2, 3), correction=0, keepdim=True) + 1e-5
+    )
+    slips = {
+        "it divides by the unbiased standard deviation (N - 1); batch "
+        "norm uses the biased one (correction=0)": g
+        * (X - mean)
+        / torch.sqrt(X.var(dim=(0, 2, 3), keepdim=True) + 1e-5)
+        + b,
+        "its statistics are per image; batch norm takes them over the "
+        "whole batch, dims (0, 2, 3)": g * per_image + b,
+        "eps is added outside the square root: sqrt(var + eps)": g
+        * (X - mean)
+        / (torch.sqrt(var) + 1e-5)
+        + b,
+        "gamma and beta are not applied after normalising": (X - mean)
+        / torch.sqrt(var + 1e-5),
+    }
+    if got.shape != X.shape:
+        return []
+    expected = F.batch_norm(X, None, None, gamma, beta, True, eps=1e-5)
+    found = [
+        f"It looks as if {slip}."
+        for slip, value in slips.items()
+        if torch.allclose(got.double(), value, atol=1e-8)
+        and not torch.allclose(value, expected)
+    ]
+    if not found and torch.allclose(got.double(), expected, atol=1e-3):
+        found.append(
+            "it is close but not equal: check eps (inside the square "
+            "root) and the biased standard deviation (unbiased=False)."
+        )
+    return found
+
+
 def check_batch_norm(fn, data_dir) -> list[Case]:
     X = _conv_activations(data_dir)
     g = torch.Generator().manual_seed(0)
@@ -49,13 +89,19 @@ def check_batch_norm(fn, data_dir) -> list[Case]:
                 X, None, None, gamma, beta, training=True, eps=1e-5
             )
             case.problems = compare("the output", got, expected, atol=1e-8)
-            if case.problems and not compare("", got, expected, atol=1e-3):
-                case.problems.append(
-                    "it is close but not equal: batch norm divides by the "
-                    "biased standard deviation (unbiased=False)."
-                )
+            if case.problems and isinstance(got, torch.Tensor):
+                case.problems += _batch_norm_slips(got, X, gamma, beta)
         cases.append(case)
     return cases
+
+
+def _dense_norm_after_relu(model, X):
+    """The dense features with ReLU before batch norm (a typical slip)."""
+    maps = [X]
+    for conv, norm in zip(model.convs, model.norms):
+        new = model.pool(norm(torch.relu(conv(torch.cat(maps, 1)))))
+        maps = [model.pool(m) for m in maps] + [new]
+    return torch.cat(maps, 1)
 
 
 def check_dense_features(fn, data_dir) -> list[Case]:
@@ -71,15 +117,53 @@ def check_dense_features(fn, data_dir) -> list[Case]:
             .double()
             .eval()
         )
+        # Batch norm with statistics and affine parameters as a trained
+        # net has them (an untrained one's are nearly the identity, under
+        # which conv-norm-ReLU and conv-ReLU-norm agree).
+        g = torch.Generator().manual_seed(1)
+        for norm in model.norms if batch_norm else ():
+            for tensor, low, high in (
+                (norm.running_mean, -0.5, 0.5),
+                (norm.running_var, 0.5, 2.0),
+                (norm.weight.data, 0.5, 1.5),
+                (norm.bias.data, -0.5, 0.5),
+            ):
+                tensor.copy_(
+                    low
+                    + (high - low)
+                    * torch.rand(tensor.shape, generator=g, dtype=tensor.dtype)
+                )
         case = Case(
             f"16 CIFAR-10 images, dense small net, batch_norm={batch_norm}"
         )
         with torch.no_grad():
             got, case.problems = _call(fn, model, X.clone())
+            raised = " ".join(case.problems)
+            if "Sizes of tensors must match" in raised:
+                case.problems.append(
+                    "the maps to concatenate differ in size: after each "
+                    "conv, pool every earlier map to the new, halved size."
+                )
+            elif "channels" in raised:
+                case.problems.append(
+                    "a conv got the wrong number of input channels: each "
+                    "conv reads all the maps so far, concatenated."
+                )
             if not case.problems:
                 case.problems = compare(
                     "the feature maps", got, model.features(X), atol=1e-9
                 )
+                if (
+                    case.problems
+                    and batch_norm
+                    and got.shape == X.shape[:1] + model.features(X).shape[1:]
+                ):
+                    swapped = _dense_norm_after_relu(model, X)
+                    if torch.allclose(got, swapped, atol=1e-9):
+                        case.problems.append(
+                            "It looks as if batch norm comes after the "
+                            "ReLU: the order is conv, norm, ReLU, pool."
+                        )
                 if (
                     isinstance(got, torch.Tensor)
                     and got.ndim == 4

@@ -27,12 +27,26 @@ def _gradient_sequence(data_dir, steps: int = 6):
 
 
 def _compare_steps(
-    fn, reference, state_names, options, data_dir, t_arg: bool = False
+    fn,
+    reference,
+    state_names,
+    options,
+    data_dir,
+    t_arg: bool = False,
+    hint=None,
+    stale_start: bool = False,
 ) -> list[str]:
     """Run ``fn`` and ``reference`` step by step from identical inputs;
-    report the first step where p or a state tensor differs."""
+    report the first step where p or a state tensor differs, with
+    ``hint(step, differing labels, inputs, student's p)``'s advice.
+    stale_start: the state holds leftover values before step 1 (as a
+    buffer reused from an earlier run would), which ``first=True`` must
+    ignore."""
     p, gradients = _gradient_sequence(data_dir)
-    ref_p, ref_state = p, [torch.zeros_like(p) for _ in state_names]
+    ref_state = [torch.zeros_like(p) for _ in state_names]
+    if stale_start:
+        ref_state = [torch.full_like(p, 0.01) for _ in state_names]
+    ref_p = p
     for step, g in enumerate(gradients, start=1):
         mine_p = ref_p.clone()
         mine_state = [s.clone() for s in ref_state]
@@ -58,21 +72,79 @@ def _compare_steps(
         ]
         if problems:
             return problems
+        inputs = (ref_p.clone(), g, [t.clone() for t in ref_state])
         reference(ref_p, g, *ref_state, **extra, **options)
-        for label, got, expected in zip(state_names, mine_state, ref_state):
-            problems += compare(
+        differ = []
+        for label, got, expected in zip(
+            (*state_names, "p"), (*mine_state, mine_p), (*ref_state, ref_p)
+        ):
+            found = compare(
                 f"{label} after step {step}",
                 got,
                 expected,
                 atol=1e-12,
                 rtol=1e-9,
             )
-        problems += compare(
-            f"p after step {step}", mine_p, ref_p, atol=1e-12, rtol=1e-9
-        )
+            problems += found
+            differ += [label] if found else []
         if problems:
-            return problems
+            advice = hint(step, differ, inputs, mine_p) if hint else None
+            return problems + ([advice] if advice else [])
     return []
+
+
+def _close(a, b) -> bool:
+    return torch.allclose(a, b, atol=1e-12, rtol=1e-9)
+
+
+def _momentum_hint(nesterov):
+    def hint(step, differ, inputs, mine_p):
+        p, g, (v,) = inputs
+        if step == 1 and "v" in differ:
+            return (
+                "on the first step (first=True) v becomes g itself, "
+                "whatever the buffer held before: it is a new velocity."
+            )
+        if differ == ["p"] and nesterov:
+            new_v = v * 0.9 + g if step > 1 else g
+            if _close(mine_p, p - 0.1 * new_v):
+                return (
+                    "with nesterov=True, p moves by lr * (g + momentum * "
+                    "v), a look ahead along the velocity, not by lr * v."
+                )
+        if "v" in differ:
+            return "v is momentum * v + g (no factor on g)."
+        return None
+
+    return hint
+
+
+def _adam_hint(beta1, beta2):
+    def hint(step, differ, inputs, mine_p):
+        p, g, (m, v) = inputs
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        if differ == ["p"]:
+            if _close(mine_p, p - 1e-3 * m / (v.sqrt() + 1e-8)):
+                return (
+                    "m and v match, p does not: it looks as if the bias "
+                    "correction is missing (divide m by 1 - beta1^t and v "
+                    "by 1 - beta2^t before the update)."
+                )
+            m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+            if _close(mine_p, p - 1e-3 * m_hat / (v_hat + 1e-8).sqrt()):
+                return (
+                    "m and v match, p does not: eps belongs outside the "
+                    "square root, sqrt(v_hat) + eps."
+                )
+            return "m and v match, p does not: check the update of p."
+        if "v" in differ:
+            return "v averages the squared gradients: (1 - beta2) * g * g."
+        if "m" in differ:
+            return "m averages the gradients: beta1 * m + (1 - beta1) * g."
+        return None
+
+    return hint
 
 
 def check_momentum_step(fn, data_dir) -> list[Case]:
@@ -89,6 +161,8 @@ def check_momentum_step(fn, data_dir) -> list[Case]:
             ("v",),
             {"lr": 0.1, "momentum": 0.9, "nesterov": nesterov},
             data_dir,
+            hint=_momentum_hint(nesterov),
+            stale_start=True,
         )
         cases.append(case)
     return cases
@@ -109,6 +183,7 @@ def check_adam_step(fn, data_dir) -> list[Case]:
             {"lr": 1e-3, "beta1": beta1, "beta2": beta2, "eps": 1e-8},
             data_dir,
             t_arg=True,
+            hint=_adam_hint(beta1, beta2),
         )
         cases.append(case)
     return cases

@@ -35,6 +35,24 @@ def check_cosine_logits(fn, data_dir) -> list[Case]:
             case.problems = compare(
                 "cos", got, expected.clamp(-1, 1), atol=1e-9
             )
+            slips = {
+                "the class weights are not normalised: divide each row "
+                "of the weights by its length too": F.normalize(e) @ w.T,
+                "the embeddings are not normalised: divide each row by "
+                "its length too": e @ F.normalize(w).T,
+                "the vectors are normalised along the wrong dimension: "
+                "each row (one embedding, one class) gets length 1, "
+                "dim=1": F.normalize(e, dim=0) @ F.normalize(w, dim=0).T,
+            }
+            if case.problems and got.shape == expected.shape:
+                case.problems += [
+                    f"It looks as if {slip}."
+                    for slip, value in slips.items()
+                    if torch.allclose(
+                        got.double(), value.clamp(-1, 1), atol=1e-9
+                    )
+                    or torch.allclose(got.double(), value, atol=1e-9)
+                ]
             if not compare("", got, expected, atol=math.inf):
                 results.append(got.detach().double())
                 if got.abs().max() > 1 + 1e-6:
@@ -110,10 +128,27 @@ def check_arcface_logits(fn, data_dir) -> list[Case]:
                 else:
                     wrong = (got - expected).abs().amax(1) > 2e-4 * s
                     theta = torch.acos(cos.gather(1, labels[:, None]))[:, 0]
-                    if bool((theta[wrong] > math.pi - m).all()):
+                    past_pi = theta > math.pi - m
+                    cosface = s * cos.scatter(
+                        1, labels[:, None], cos.gather(1, labels[:, None]) - m
+                    )
+                    if torch.allclose(got.double(), cosface, atol=1e-9):
+                        case.problems.append(
+                            "It looks as if m is subtracted from the "
+                            "cosine (CosFace); ArcFace adds m to the "
+                            "angle: cos(theta + m)."
+                        )
+                    elif bool(past_pi[wrong].all()):
                         case.problems.append(
                             "only rows with theta > pi - m differ: that is "
                             "where the fallback applies."
+                        )
+                    elif bool((~past_pi[wrong]).all()):
+                        case.problems.append(
+                            "the rows with theta below pi - m differ, "
+                            "where the margin applies as cos(theta + m): "
+                            "the fallback's condition looks reversed (it "
+                            "is for theta > pi - m only)."
                         )
         cases.append(case)
     return cases

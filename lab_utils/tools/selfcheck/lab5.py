@@ -65,7 +65,28 @@ def check_conditional_probabilities(fn, data_dir) -> list[Case]:
             )
         if not case.problems:
             case.problems = compare("P", P, expected, atol=1e-4)
+            for slip, other in (
+                ("the distances are squared a second time: D already "
+                 "holds squared distances", D.square()),
+                ("the square root of D is taken: D already holds the "
+                 "squared distances that the Gaussian needs", D.sqrt()),
+            ):  # fmt: skip
+                if case.problems and not compare(
+                    "", P, conditional_probabilities(other, perplexity)[0],
+                    atol=1e-4,
+                ):  # fmt: skip
+                    case.problems.append(f"It looks as if {slip}.")
     return cases
+
+
+def _gradient_with_self_pairs(P, Y):
+    """The t-SNE gradient with w_ii = 1 left in Q's normaliser (a slip)."""
+    differences = Y[:, None, :] - Y[None, :, :]
+    w = 1.0 / (1.0 + differences.square().sum(dim=2))
+    Q = w / w.sum()
+    w.fill_diagonal_(0.0)
+    Q.fill_diagonal_(0.0)
+    return 4.0 * (((P - Q) * w)[:, :, None] * differences).sum(dim=1)
 
 
 def check_kl_gradient(fn, data_dir) -> list[Case]:
@@ -99,12 +120,27 @@ def check_kl_gradient(fn, data_dir) -> list[Case]:
                 and got.shape == expected.shape
             ):
                 ratio = (got * expected).sum() / expected.pow(2).sum()
-                if abs(ratio - 1) > 1e-3 and torch.allclose(
+                if abs(ratio + 1) < 1e-3 and torch.allclose(
+                    got, -expected, rtol=1e-6, atol=1e-12
+                ):
+                    case.problems.append(
+                        "it points the opposite way: the sign is flipped "
+                        "(the pairs' differences are y_i - y_j)."
+                    )
+                elif abs(ratio - 1) > 1e-3 and torch.allclose(
                     got, ratio * expected, rtol=1e-6, atol=1e-12
                 ):
                     case.problems.append(
                         f"it is the right direction times {ratio:.3g}: "
                         f"check the constant factor."
+                    )
+                elif torch.allclose(
+                    got, _gradient_with_self_pairs(P, Y), rtol=1e-7
+                ):
+                    case.problems.append(
+                        "It looks as if each point's pair with itself "
+                        "(w_ii = 1) is in the normaliser: set the "
+                        "diagonal of w to 0 before summing it."
                     )
         cases.append(case)
     return cases

@@ -44,6 +44,13 @@ def check_reparameterize(fn, data_dir) -> list[Case]:
     if m.grad is None or lv.grad is None:
         case.problems.append("z does not depend on both mean and log_var.")
         return [case]
+    if not m.grad.any():
+        case.problems.append(
+            "no gradient reaches mean: a sampler such as torch.normal "
+            "draws z without a path back to its arguments. Draw the noise "
+            "alone (torch.randn_like) and build z = mean + sigma * eps."
+        )
+        return [case]
     case.problems += compare(
         "dz/d(mean)", m.grad, torch.ones_like(mean), atol=1e-9
     )
@@ -106,6 +113,25 @@ def check_kl_divergence(fn, data_dir) -> list[Case]:
             case.problems = compare(
                 "KL per face", got, expected, atol=1e-9, rtol=1e-9
             )
+            if not case.problems or got.shape != expected.shape:
+                pass
+            elif torch.allclose(got.double(), -expected, rtol=1e-9):
+                case.problems.append(
+                    "it is negative, and a KL divergence never is: the "
+                    "sign is flipped (-1/2 times the sum)."
+                )
+            elif torch.allclose(
+                got.double(), expected / m.shape[1], rtol=1e-9
+            ):
+                case.problems.append(
+                    "it is averaged over the latent dimensions: sum over "
+                    "them (dim=1)."
+                )
+            elif (got < 0).any():
+                case.problems.append(
+                    "some values are negative, and a KL divergence never "
+                    "is: check the sign of each term."
+                )
             if isinstance(got, torch.Tensor) and got.ndim == 0:
                 case.problems.append(
                     "it returned one number: return one "
