@@ -79,10 +79,13 @@ def _stub(indent: str, number: str, name: str, hint: str) -> list[str]:
 
 
 def strip_solutions(
-    source: str, lab: int, first: int, where: str
+    source: str, lab: int, first: int, where: str, keep: bool = False
 ) -> tuple[str, list[Exercise]]:
     """``source`` of one code cell with every marked solution replaced by
-    a stub; exercises are numbered ``lab.first``, ``lab.first + 1``, ..."""
+    a stub; exercises are numbered ``lab.first``, ``lab.first + 1``, ...
+    keep=True (nbgrader's source version): the solution stays between
+    its markers, which nbgrader's ClearSolutions replaces, and the hint
+    moves above the BEGIN marker, as a comment the release keeps."""
     lines = source.split("\n")
     out: list[str] = []
     exercises: list[Exercise] = []
@@ -142,7 +145,19 @@ def strip_solutions(
         else:
             number = f"{lab}.{first + len(exercises)}"
             exercises.append(Exercise(number, functions[-1], hint))
-        out += _stub(begin["indent"], number, functions[-1], hint)
+        if keep:
+            indent = begin["indent"]
+            out += [
+                f"{indent}# {line}"
+                for line in textwrap.wrap(
+                    f"Exercise {number} ({functions[-1]}): {hint}",
+                    77 - len(indent),
+                    break_long_words=False,
+                )
+            ]
+            out += [lines[i], *lines[k:end], lines[end]]
+        else:
+            out += _stub(begin["indent"], number, functions[-1], hint)
         i = end + 1
     return "\n".join(out), exercises
 
@@ -173,8 +188,10 @@ def intro_cell(lab_path: str, exercises: list[Exercise]) -> str:
     )
 
 
-def make_exercise_notebook(lab: Path, root: Path):
-    """(exercise notebook, its exercises) for the lab source ``lab``."""
+def make_exercise_notebook(lab: Path, root: Path, keep: bool = False):
+    """(exercise notebook, its exercises) for the lab source ``lab``.
+    keep=True: the solutions stay, between their markers (the source
+    version of an nbgrader assignment: see ``grading``)."""
     import jupytext
     from nbformat.v4 import new_markdown_cell
 
@@ -200,7 +217,7 @@ def make_exercise_notebook(lab: Path, root: Path):
             cell.source = YOUR_CODE.sub("YOUR_CODE = True", cell.source)
         where = f"{lab.relative_to(root)}, code cell {index}"
         cell.source, found = strip_solutions(
-            cell.source, number, len(exercises) + 1, where
+            cell.source, number, len(exercises) + 1, where, keep
         )
         if found:
             following = next(
@@ -229,12 +246,13 @@ def make_exercise_notebook(lab: Path, root: Path):
         if c.cell_type == "markdown"
         and "remove-cell" not in c.metadata.get("tags", [])
     )
-    cells.insert(
-        title + 1,
-        new_markdown_cell(
-            intro_cell(lab.relative_to(root).as_posix(), exercises)
-        ),
-    )
+    if not keep:
+        cells.insert(
+            title + 1,
+            new_markdown_cell(
+                intro_cell(lab.relative_to(root).as_posix(), exercises)
+            ),
+        )
     for i, cell in enumerate(cells):
         cell.id = f"ex{number:02d}-{i:03d}"  # stable: no diff on regenerate
     return nb, exercises
