@@ -472,6 +472,7 @@ table["change on the step before"] = step_verdicts["test_acc change"].map(
     lambda band: "" if band != band else f" ± {band:.1%}"  # NaN: one seed
 )
 table["verdict"] = step_verdicts["verdict"]
+print(f"{run.profile} profile, seeds {s['ladder_seeds']}" + run.caveat())
 table.fillna("-").rename(columns={"test_acc": "ours, test accuracy (%)"})
 
 # %% [markdown]

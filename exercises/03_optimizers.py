@@ -551,6 +551,8 @@ for opt in ("momentum", "adam"):
         if schedule != "constant"
     )
     print(f"- Schedules for {opt}, against a constant rate: {changes}.")
+if run.caveat():
+    print(run.caveat().strip())
 
 # %% [markdown]
 # How to read them:

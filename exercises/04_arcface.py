@@ -515,6 +515,7 @@ leaked = [  # the 128-D report's evaluate(): true labels into the head
     lu.margin_accuracy(model, test_loader, labels_to_head=True)
     for model in (model_3d, trained_128.model)
 ]
+print(f"ours: {run.profile} profile, trained as printed above" + run.caveat())
 pd.DataFrame(
     {
         "network": ["five_conv, 3-D ArcFace", "two_conv, 128-D ArcFace"],

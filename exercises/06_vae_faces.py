@@ -288,7 +288,7 @@ print(
     f"the test faces: negative ELBO {last['val_nelbo']:.0f} nats per face "
     f"= {lu.bits_per_dim(last['val_nelbo'], D):.2f} bits per 8-bit value; "
     f"reconstruction MSE {last['val_mse']:.4f}; KL {last['val_kl']:.1f} "
-    f"nats"
+    f"nats" + run.caveat()
 )
 
 # %%

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,6 +405,20 @@ for _rows in PROFILES.values():
     _rows.setdefault("reproduce", _rows["full"])
 
 
+# What a profile's numbers are worth, said in the banner and beside the
+# verdicts. The text describes full-size results where it quotes numbers,
+# and prints this run's own; smoke's numbers mean nothing.
+PROFILE_CAVEATS = {
+    "smoke": "a few batches on a few hundred images, to prove that every "
+    "cell runs. Its numbers mean nothing (accuracies near chance, a VAE "
+    "whose KL is 0), and what the text says about results does not hold "
+    "for them.",
+    "cpu": "class-balanced subsets and short runs, so accuracies are "
+    "lower than the full profile's (and than the reports'), and a "
+    "difference must beat the seed spread printed beside it.",
+}
+
+
 def resolve_profile(profile: str | None = "auto", device=None) -> str:
     """The concrete profile for ``profile``: an explicit name wins;
     ``auto`` (or None) takes ``$LAB_PROFILE`` if set, else full on CUDA and
@@ -471,12 +486,29 @@ class LabRun:
     results_dir: Path
     started: float = field(default_factory=time.perf_counter)
 
+    def caveat(self) -> str:
+        """What this profile's numbers are worth, for printing beside a
+        verdict: empty for full and reproduce, whose results the text
+        describes at full size; else a new line that says what to make
+        of them (``print(verdict + run.caveat())``)."""
+        if self.profile not in PROFILE_CAVEATS:
+            return ""
+        return f"\n({self.profile} profile: {PROFILE_CAVEATS[self.profile]})"
+
     def banner(self) -> str:
         import torchvision
 
         lines = [
             f"Lab {self.lab} | profile {self.profile} | device "
             f"{_device_name(self.device)} | seed {self.seed}",
+            *(
+                textwrap.wrap(
+                    f"What these numbers are: {PROFILE_CAVEATS[self.profile]}",
+                    79,
+                )
+                if self.profile in PROFILE_CAVEATS
+                else []
+            ),
             f"python {platform.python_version()} | torch "
             f"{torch.__version__} | torchvision {torchvision.__version__}",
             # Relative, so committed outputs name no machine's folders.

@@ -756,7 +756,7 @@ print(
     f"{runner_up.iloc[0] - runner_up.iloc[1]:.1%}, on one seed: compare "
     f"with the seed spread above before trusting the choice.\n"
     f"- Chosen model: {metrics['test_acc']:.1%} test accuracy "
-    f"({run.profile} profile)."
+    f"({run.profile} profile)." + run.caveat()
 )
 
 # %% [markdown]

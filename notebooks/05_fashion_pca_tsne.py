@@ -132,7 +132,7 @@ test_acc = trained.metrics["test_acc"]
 print(
     f"FashionNet: test accuracy {test_acc:.2%} on {len(test):,} images "
     f"after {len(history)} epochs ({run.profile} profile; the report: "
-    f"92%, on all 60,000 training images)"
+    f"92%, on all 60,000 training images)" + run.caveat()
 )
 
 # %%

@@ -45,3 +45,19 @@ def test_start_lab_banner_is_loud_on_cpu(monkeypatch, tmp_path):
     assert "NO GPU" in banner and "Change runtime type" in banner
     assert "data: /" not in banner  # relative paths only
     assert "finished in" in run.finish()
+
+
+def test_smoke_and_cpu_say_what_their_numbers_are(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAB_PROFILE", raising=False)
+    said = {}
+    for profile in ("smoke", "cpu", "full"):
+        run = lu.start_lab(
+            "06_vae_faces", profile, data_dir=tmp_path, device="cpu"
+        )
+        said[profile] = run.caveat()
+        if profile != "full":
+            assert "What these numbers are:" in run.banner()
+    assert said["full"] == ""  # the text describes full-size results
+    assert said["smoke"].startswith("\n(smoke profile: ")
+    assert "mean nothing" in said["smoke"] and "KL is 0" in said["smoke"]
+    assert "lower than the full profile's" in said["cpu"]
