@@ -411,8 +411,8 @@ for _rows in PROFILES.values():
 PROFILE_CAVEATS = {
     "smoke": "a few batches on a few hundred images, to prove that every "
     "cell runs. Its numbers mean nothing (accuracies near chance, a VAE "
-    "whose KL is 0), and what the text says about results does not hold "
-    "for them.",
+    "that has barely begun to train), and what the text says about "
+    "results does not hold for them.",
     "cpu": "class-balanced subsets and short runs, so accuracies are "
     "lower than the full profile's (and than the reports'), and a "
     "difference must beat the seed spread printed beside it.",
