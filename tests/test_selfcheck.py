@@ -460,6 +460,26 @@ def stopping_a_epoch_late(values, patience, min_delta=0.0):
     return best_epoch, wait > patience
 
 
+def stopping_a_epoch_early(values, patience, min_delta=0.0):
+    best, best_epoch, wait = None, None, 0
+    for epoch, value in enumerate(values, start=1):
+        if best is None or value > best + min_delta:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait >= patience - 1
+
+
+def stopping_against_the_previous_epoch(values, patience, min_delta=0.0):
+    best_epoch, wait = 1, 0
+    for epoch in range(2, len(values) + 1):
+        if values[epoch - 1] > values[epoch - 2] + min_delta:
+            best_epoch, wait = epoch, 0
+        else:
+            wait += 1
+    return best_epoch, wait >= patience
+
+
 def stopping_counted_from_zero(values, patience, min_delta=0.0):
     best, best_epoch, wait = None, None, 0
     for epoch, value in enumerate(values):
@@ -616,6 +636,8 @@ MISTAKES = [
     ("early_stopping", stopping_without_min_delta, "min_delta is ignored"),
     ("early_stopping", stopping_a_epoch_late, "one epoch late"),
     ("early_stopping", stopping_counted_from_zero, "counted from 0"),
+    ("early_stopping", stopping_a_epoch_early, "one epoch early"),
+    ("early_stopping", stopping_against_the_previous_epoch, "the one before"),
     ("margin_head_accuracy", accuracy_with_labels_in_the_head, "labels"),
     ("margin_head_accuracy", accuracy_in_train_mode, "model.eval()"),
     ("margin_head_accuracy", accuracy_left_in_eval_mode, "came back in"),
