@@ -62,10 +62,13 @@ def test_plan_counts_every_run_of_the_profile():
     plan = lu.plan_lab("02_cifar_cnn_ablations", "full")
     # Nine ablations and four design alternatives (channels reversed and
     # equal, two and four FC layers) per seed, the grid, the final run.
+    # Section 2's plain loop and fit, on the loop's images.
     n_runs = (9 + 4) * len(s["seeds"])
     n_runs += len(s["grid_lrs"]) * len(s["grid_batch_sizes"]) + 1
-    assert sum(t.runs for t in plan.trainings) == n_runs
-    assert plan.trainings[0].images == 45_000  # all of CIFAR-10 but val
+    assert sum(t.runs for t in plan.trainings) == n_runs + 2
+    assert plan.trainings[0].images == s["loop_images"] == 10_000
+    assert plan.trainings[0].epochs == s["loop_epochs"]
+    assert plan.trainings[1].images == 45_000  # all of CIFAR-10 but val
     # Lab 1: six ladder steps over three seeds, the last over ten.
     lab1 = lu.plan_lab("01_data_exploration", "full")
     assert sum(t.runs for t in lab1.trainings) == 6 * 3 + 7

@@ -738,3 +738,12 @@ def test_compare_names_shape_dtype_and_nonfinite_values():
     message = selfcheck.compare("x", off, expected, 1e-3)[0]
     assert "1 of 6 entries" in message and "(2, 1)" in message
     assert "of type list" in selfcheck.compare("x", [0.0], expected, 1)[0]
+
+
+def test_a_check_judges_the_same_in_a_dry_run(data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("LAB_DRY_RUN", "1")
+    self_check(
+        "margin_head_accuracy", SOLUTIONS["margin_head_accuracy"], data_dir
+    )
+    assert capsys.readouterr().out.startswith("PASS margin_head_accuracy")
+    assert lu.dry_run.active()  # and the dry run goes on after it
