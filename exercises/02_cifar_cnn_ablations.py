@@ -219,7 +219,9 @@ self_check("ThreeConvClassifier", ThreeConvClassifier, run.data_dir)
 # Python float, each batch weighted by its number of images (the last
 # batch is often smaller). The self-check trains one epoch of a small
 # net with batch norm and dropout from the same seed, weights and
-# batches as the reference, and compares the weights it ends with.
+# batches as the reference, with Adam and with SGD with momentum, and
+# compares the weights it ends with. (In the book this solution is not
+# folded away: it is the one place where the loop's body is written out.)
 
 # %%
 def train_one_epoch(model, loader, optimizer):
@@ -238,8 +240,9 @@ self_check("train_one_epoch", train_one_epoch, run.data_dir)
 # %% [markdown]
 # ### The loop in plain sight, and what `lu.fit` adds
 #
-# Here is the whole of training: epochs of `train_one_epoch`, each
-# followed by an evaluation on the validation images, in evaluation mode
+# Here is the whole of training: epochs of `train_one_epoch` (the
+# solution above: forward, loss, `zero_grad`, `backward`, `step` for every
+# batch), each followed by an evaluation on the validation images, in evaluation mode
 # (`model.eval()`: batch norm uses its running statistics, dropout is
 # off) and without gradients (`torch.no_grad()`: nothing to train, so no
 # graph to keep). With `YOUR_CODE = True` (the exercise version) it

@@ -75,9 +75,10 @@ def report(name: str, cases: list[Case]) -> str:
     """The text a self-check prints."""
     failed = [c for c in cases if c.problems]
     if not failed:
+        how_many = f"all {len(cases)} cases" if len(cases) > 1 else "its case"
         return (
-            f"PASS {name}: matches the reference in all {len(cases)} "
-            f"cases:\n" + "\n".join(f"  - {c.name}" for c in cases)
+            f"PASS {name}: matches the reference in {how_many}:\n"
+            + "\n".join(f"  - {c.name}" for c in cases)
         )
     lines = [
         f"FAIL {name}: {len(failed)} of {len(cases)} cases differ "

@@ -311,19 +311,31 @@ def check_ThreeConvClassifier(fn, data_dir) -> list[Case]:  # noqa: N802
 # --- one epoch of the training loop --------------------------------------
 
 
-def _epoch_setup(data_dir):
+# The two set-ups the epoch is checked on: (label, optimizer, batch size).
+# Adam with a short last batch (a plain mean of batch means is off), and
+# SGD with momentum, whose velocity also carries gradients that were not
+# cleared.
+_EPOCH_SETUPS = (
+    ("Adam, batches of 64, 64, 64, 8", "adam", 64),
+    ("SGD with momentum 0.9, batches of 50", "momentum", 50),
+)
+
+
+def _epoch_setup(data_dir, optimizer: str = "adam", batch_size: int = 64):
     """A small net with batch norm and dropout (so train mode matters),
-    in eval mode as a finished evaluation leaves it, an Adam optimizer,
-    and a seeded loader of 200 real CIFAR-10 images in batches of 64
-    (the last one 8: a plain mean of batch means is off)."""
+    in eval mode as a finished evaluation leaves it, its optimizer, and a
+    seeded loader of 200 real CIFAR-10 images."""
     train = _images("cifar10", 200, data_dir)
     torch.manual_seed(0)
     model = ThreeConvNet(
         three_conv_config("small", batch_norm=True, dropout=0.3)
     ).eval()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = TensorLoader(train, 64, shuffle=True, seed=0)
-    return model, optimizer, loader
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loader = TensorLoader(train, batch_size, shuffle=True, seed=0)
+    return model, opt, loader
 
 
 def _slipped_epoch(model, loader, optimizer, slip=None) -> list[float]:
@@ -353,20 +365,28 @@ _EPOCH_SLIPS = {
 
 
 def check_train_one_epoch(fn, data_dir) -> list[Case]:
+    return [
+        _check_epoch(fn, data_dir, label, optimizer, batch_size)
+        for label, optimizer, batch_size in _EPOCH_SETUPS
+    ]
+
+
+def _check_epoch(fn, data_dir, label, optimizer, batch_size) -> Case:
     case = Case(
-        "one epoch of 200 CIFAR-10 images (batches of 64, 64, 64, 8) for "
-        "a small net with batch norm and dropout, Adam, same seed, "
-        "weights and batches as the reference"
+        f"one epoch of 200 CIFAR-10 images for a small net with batch "
+        f"norm and dropout, {label}; same seed, weights and batches as "
+        f"the reference"
     )
-    model, optimizer, loader = _epoch_setup(data_dir)
+    setup = (data_dir, optimizer, batch_size)
+    model, opt, loader = _epoch_setup(*setup)
     start = copy.deepcopy(model.state_dict())
     torch.manual_seed(1)  # dropout's masks: the same draws for both
-    got, case.problems = _call(fn, model, loader, optimizer)
+    got, case.problems = _call(fn, model, loader, opt)
     if case.problems:
-        return [case]
-    reference, ref_optimizer, ref_loader = _epoch_setup(data_dir)
+        return case
+    reference, ref_opt, ref_loader = _epoch_setup(*setup)
     torch.manual_seed(1)
-    batches = _slipped_epoch(reference, ref_loader, ref_optimizer)
+    batches = _slipped_epoch(reference, ref_loader, ref_opt)
     # The parameters only: batch norm's running statistics move anyway.
     if all(torch.equal(p, start[k]) for k, p in model.named_parameters()):
         case.problems.append(
@@ -374,7 +394,7 @@ def check_train_one_epoch(fn, data_dir) -> list[Case]:
             "loss.backward() and then optimizer.step() (zero_grad comes "
             "before backward, not between backward and step)."
         )
-        return [case]
+        return case
     difference = max_weight_difference(model, reference)
     if difference > 1e-5:
         case.problems.append(
@@ -382,9 +402,9 @@ def check_train_one_epoch(fn, data_dir) -> list[Case]:
             f"by up to {difference:.3g} (tolerance 1e-5)."
         )
         for slip, message in _EPOCH_SLIPS.items():
-            other, other_optimizer, other_loader = _epoch_setup(data_dir)
+            other, other_opt, other_loader = _epoch_setup(*setup)
             torch.manual_seed(1)
-            _slipped_epoch(other, other_loader, other_optimizer, slip)
+            _slipped_epoch(other, other_loader, other_opt, slip)
             if max_weight_difference(model, other) <= 1e-5:
                 case.problems.append(f"It looks as if {message}")
         if len(case.problems) == 1:
@@ -395,7 +415,7 @@ def check_train_one_epoch(fn, data_dir) -> list[Case]:
             )
     mean = sum(loss * n for loss, n in batches) / sum(n for _, n in batches)
     case.problems += _check_mean_loss(got, mean, batches)
-    return [case]
+    return case
 
 
 def _check_mean_loss(got, mean, batches) -> list[str]:
