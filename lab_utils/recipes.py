@@ -414,20 +414,32 @@ def _say_resuming(state_file: Path, epochs: int) -> None:
 
 def code_digest(fn) -> str:
     """A digest of a function's code (its bytecode, constants and names,
-    nested functions included): it changes when the code is edited, and
-    stays the same when the same code is run again in a new session."""
+    nested functions included, and the code of the functions it calls by
+    a global name, such as a student's own ``kl_divergence``): it changes
+    when any of that code is edited, and stays the same when the same code
+    is run again in a new session."""
     digest = hashlib.sha1()
+    seen = set()
 
-    def add(code):
+    def add(code, namespace):
         digest.update(code.co_code)
         digest.update(repr(code.co_names).encode())
         for const in code.co_consts:
             if hasattr(const, "co_code"):
-                add(const)
+                add(const, namespace)
             else:
                 digest.update(repr(const).encode())
+        for name in code.co_names:
+            called = namespace.get(name)
+            inner = getattr(called, "__code__", None)
+            if inner is not None and id(inner) not in seen:
+                seen.add(id(inner))
+                add(inner, getattr(called, "__globals__", {}))
 
-    add(getattr(fn, "__code__", None) or type(fn).__call__.__code__)
+    if not hasattr(fn, "__code__"):
+        fn = type(fn).__call__
+    seen.add(id(fn.__code__))
+    add(fn.__code__, getattr(fn, "__globals__", {}))
     return digest.hexdigest()[:12]
 
 

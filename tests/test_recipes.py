@@ -5,6 +5,7 @@ import torch
 
 import lab_utils as lu
 from lab_utils import metrics, recipes
+from lab_utils.recipes import code_digest
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +197,43 @@ def test_which_way_each_metric_is_better(name, mode, scale, label):
     assert metrics.percent_scale(name) == scale
     assert metrics.metric_label(name) == label
     assert lu.EarlyStopping(name).mode == mode
+
+
+def test_a_students_loss_trains_apart_from_the_reference(faces, tmp_path):
+    namespace = {}
+    source = (
+        "import lab_utils as lu\n"
+        "def kl(mean, log_var):\n"
+        "    return lu.kl_divergence(mean, log_var)\n"
+        "def objective(reconstruction, X, mean, log_var, beta, sigma):\n"
+        "    return lu.vae_loss(reconstruction, X, mean, log_var, beta,"
+        " sigma)['loss'] + {extra} * kl(mean, log_var).mean()\n"
+    )
+    exec(source.format(extra="0.0"), namespace)
+    same = dict(namespace)
+    exec(source.format(extra="0.0"), same)  # the same code, run again
+    assert code_digest(namespace["objective"]) == code_digest(
+        same["objective"]
+    )
+    edited = {}
+    exec(source.replace("lu.kl_divergence(mean, log_var)",
+                        "-lu.kl_divergence(mean, log_var)")
+         .format(extra="0.0"), edited)  # fmt: skip
+    # Editing a function it calls changes the digest too.
+    assert code_digest(edited["objective"]) != code_digest(
+        namespace["objective"]
+    )
+    train, val = faces
+    config = {"epochs": 1, "batch_size": 16, "latent_dim": 8}
+    reference = lu.train_vae(config, 0, train, val, "cpu", resume_dir=tmp_path)
+    exec(source.format(extra="100.0"), edited)
+    theirs = lu.train_vae(
+        config, 0, train, val, "cpu", resume_dir=tmp_path,
+        loss=edited["objective"],
+    )  # fmt: skip
+    assert len(list(tmp_path.glob("vae-*.pt"))) == 2  # kept apart
+    # Trained on another loss, logged with the reference's: the KL differs.
+    assert theirs.metrics["val_kl"] < reference.metrics["val_kl"]
+    assert theirs.history["train_loss"].iloc[0] != pytest.approx(
+        reference.history["train_loss"].iloc[0]
+    )

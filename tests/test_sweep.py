@@ -255,3 +255,30 @@ def test_saved_classifier_reproduces_its_test_accuracy(data_dir, tmp_path):
     ckpt = lu.load_checkpoint(tmp_path / "best.pt")
     assert ckpt["optimizer"]["state"] and ckpt["recipe"] == "classifier"
     assert json.dumps(ckpt["metrics"])  # plain numbers, readable anywhere
+
+
+def test_early_stopping_replayed_on_recorded_curves():
+    import pandas as pd
+
+    histories = pd.DataFrame(
+        {
+            "name": ["a"] * 5 + ["b"] * 3,
+            "seed": [0] * 8,
+            "epoch": [1, 2, 3, 4, 5, 1, 2, 3],
+            "val_acc": [0.5, 0.6, 0.55, 0.58, 0.7, 0.4, 0.5, 0.6],
+        }
+    )
+    table = lu.early_stopping_on_curves(histories, patience=2)
+    a, b = table.set_index("name").loc["a"], table.set_index("name").loc["b"]
+    assert (a["stopped_at"], a["best_epoch"], a["kept"], a["last"]) == (
+        4, 2, 0.6, 0.7,
+    )  # fmt: skip
+    assert a["epochs_saved"] == 1 and b["epochs_saved"] == 0
+    assert b["stopped_at"] != b["stopped_at"] and b["best_epoch"] == 3
+    summary = lu.early_stopping_summary(table)
+    assert "stopped 1 of 2 runs early, saving 1 of 8 epochs" in summary
+    assert "-5.00 points on average" in summary
+    with pytest.raises(ValueError, match="best_epoch=0 after epoch 1"):
+        lu.early_stopping_on_curves(
+            histories, 2, rule=lambda values, p, d: (0, False)
+        )
