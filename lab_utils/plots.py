@@ -7,6 +7,7 @@ title, labelled axes with units, and class names rather than numbers.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -371,6 +372,9 @@ def plot_learning_curves(
             )
         ax.legend(title="name")
         ax.set_xlabel("training time (s), mean over seeds")
+        # At most five round ticks (no 2.5 steps, whose labels carry an
+        # extra digit): legends beside narrow panels leave little room.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
     else:
         sns.lineplot(
             data,

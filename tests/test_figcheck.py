@@ -96,3 +96,59 @@ def test_overfitting_figure_marks_the_best_validation_epoch():
     plt.close(fig)
     with pytest.raises(ValueError, match="'last step'"):
         plots.plot_overfitting(histories, ["baseline", "last step"])
+
+
+# Lab 3's smoke histories as recorded (2 epochs, one seed): name, then
+# per epoch validation accuracy, training loss and seconds.
+LAB3_SMOKE = [
+    ("adam (own lr 0.001)", (0.165, 2.3140, 0.185), (0.200, 2.2548, 0.188)),
+    ("adam (shared lr 0.0001)", (0.105, 2.3059, 0.197), (0.115, 2.2921, 0.200)),
+    ("adamw (own lr 0.001)", (0.165, 2.3140, 0.181), (0.205, 2.2548, 0.187)),
+    ("adamw (shared lr 0.0001)", (0.105, 2.3059, 0.188), (0.115, 2.2921, 0.191)),
+    ("momentum (own lr 0.03)", (0.120, 2.3064, 0.176), (0.125, 2.2957, 0.171)),
+    ("momentum (shared lr 0.0001)", (0.105, 2.3055, 0.174), (0.105, 2.3055, 0.180)),
+    ("nesterov (own lr 0.03)", (0.125, 2.3067, 0.177), (0.110, 2.2954, 0.174)),
+    ("nesterov (shared lr 0.0001)", (0.105, 2.3055, 0.176), (0.105, 2.3055, 0.162)),
+    ("rmsprop (own lr 0.0003)", (0.140, 2.3243, 0.169), (0.200, 2.2511, 0.171)),
+    ("rmsprop (shared lr 0.0001)", (0.135, 2.3092, 0.179), (0.150, 2.2619, 0.202)),
+    ("sgd (own lr 0.1)", (0.145, 2.3066, 0.183), (0.120, 2.2999, 0.172)),
+    ("sgd (shared lr 0.0001)", (0.105, 2.3055, 0.165), (0.105, 2.3055, 0.171)),
+]
+
+
+def test_learning_curves_against_a_short_time_keep_their_ticks_apart():
+    # A faster machine than ours trains smoke's runs in hundredths of a
+    # second: Lab 3's 2x2 figure, legends beside its panels, once crowded
+    # its time axes with eight four-decimal ticks that collided (CI, stop
+    # 24). The recorded histories, replayed at epoch times from a
+    # millisecond to ten seconds.
+    import numpy as np
+    import pandas as pd
+
+    recorded = pd.DataFrame(
+        {
+            "name": name,
+            "seed": 0,
+            "epoch": epoch,
+            "val_acc": val_acc,
+            "train_loss": loss,
+            "seconds": seconds,
+        }
+        for name, *epochs in LAB3_SMOKE
+        for epoch, (val_acc, loss, seconds) in enumerate(epochs, 1)
+    )
+    for scale in np.geomspace(5e-3, 50, 25):
+        histories = recorded.assign(seconds=recorded["seconds"] * scale)
+        fig, axes = plt.subplots(2, 2, figsize=(15, 8), sharey="row")
+        for col, protocol in enumerate(("own", "shared")):
+            part = histories[histories["name"].str.contains(protocol)]
+            plots.plot_learning_curves(
+                part, "val_acc", ax=axes[0, col], title="validation accuracy"
+            )
+            plots.plot_learning_curves(
+                part, "train_loss", x="seconds", ax=axes[1, col], title="time"
+            )
+        fig.tight_layout()
+        longest = histories["seconds"].max()
+        assert check_figure(fig) == [], f"epochs of up to {longest:.3g} s"
+        plt.close(fig)
