@@ -60,6 +60,10 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 # In Colab, True keeps results and checkpoints on your Google Drive
 # (you are asked to allow it), so a runtime reset loses nothing:
 KEEP_ON_DRIVE = False
+# Teaching staff: a Dask cluster for this lab's sweeps. None trains here;
+# "local:4" starts four worker processes on this machine; an address
+# ("tcp://10.0.0.5:8786") sends the runs to a running cluster.
+SCHEDULER = None
 LR = 1e-3  # Adam's learning rate for the ablations
 BATCH_SIZE = None  # ablation batch; None: the profile's (64, full 128)
 # True: section 2's loop trains your ThreeConvClassifier with your
@@ -104,6 +108,7 @@ run = lu.start_lab(
 )
 s = run.settings
 print(run.banner())
+executor = lu.sweep_executor(SCHEDULER)  # None: runs train here
 print(
     f"base preset {s['base']!r}, {s['epochs']} epochs per run, seeds "
     f"{s['seeds']}"
@@ -411,15 +416,19 @@ ablations = {
 }
 
 
-def train_run(config, seed):
+def train_run(config, seed, device=run.device):
     # resume_dir: a run cut short continues from its last epoch.
     return lu.train_classifier(
-        config, seed, train, val, test, run.device, resume_dir=RUNS
+        config, seed, train, val, test, device, resume_dir=RUNS
     )
 
 
 results = lu.run_sweep(
-    ablations, s["seeds"], train_run, run.results_dir / "ablations"
+    ablations,
+    s["seeds"],
+    train_run,
+    run.results_dir / "ablations",
+    executor=executor,
 )
 summary = lu.aggregate(results, ("val_acc", "test_acc", "seconds"))
 lu.format_mean_std(summary, ("val_acc", "test_acc", "seconds"))
@@ -522,7 +531,11 @@ for layers, fc in {2: [first], 3: [first, 128], 4: [first, 256, 128]}.items():
     if tuple(fc) != preset.fc:
         design[f"{layers} FC layers {tuple(fc)}"] = {**base, "fc": fc}
 design_results = lu.run_sweep(
-    design, s["seeds"], train_run, run.results_dir / "design"
+    design,
+    s["seeds"],
+    train_run,
+    run.results_dir / "design",
+    executor=executor,
 )
 design_verdicts = lu.compare_to_baseline(design_results, "baseline", "val_acc")
 design_verdicts["parameters"] = design_results.groupby("name")[
@@ -596,7 +609,9 @@ grid = {
     for lr in s["grid_lrs"]
     for bs in s["grid_batch_sizes"]
 }
-grid_results = lu.run_sweep(grid, [SEED], train_run, run.results_dir / "grid")
+grid_results = lu.run_sweep(
+    grid, [SEED], train_run, run.results_dir / "grid", executor=executor
+)
 fig = plots.plot_grid_heatmap(
     grid_results,
     "lr",

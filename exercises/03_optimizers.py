@@ -65,6 +65,10 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 # In Colab, True keeps results and checkpoints on your Google Drive
 # (you are asked to allow it), so a runtime reset loses nothing:
 KEEP_ON_DRIVE = False
+# Teaching staff: a Dask cluster for this lab's sweeps. None trains here;
+# "local:4" starts four worker processes on this machine; an address
+# ("tcp://10.0.0.5:8786") sends the runs to a running cluster.
+SCHEDULER = None
 SHARED_LR = 1e-4  # the report's one learning rate for every optimizer
 BATCH_SIZE = None  # the same for every optimizer; None: the profile's
 # Learning rates each optimizer's sweep may try (log grid, factor ~3);
@@ -117,6 +121,7 @@ run = lu.start_lab(
 )
 s = run.settings
 print(run.banner())
+executor = lu.sweep_executor(SCHEDULER)  # None: runs train here
 
 # %% [markdown]
 # ## 1. The update rules
@@ -307,10 +312,10 @@ print(
 RUNS = run.results_dir / "runs"  # every run's state: run again to continue
 
 
-def train_run(config, seed):
+def train_run(config, seed, device=run.device):
     # resume_dir: a run cut short continues from its last epoch.
     return lu.train_classifier(
-        config, seed, train, val, test, run.device, resume_dir=RUNS
+        config, seed, train, val, test, device, resume_dir=RUNS
     )
 
 
@@ -337,7 +342,7 @@ sweep = {
     for lr in central(grid, s["lr_points"])
 }
 sweep_results = lu.run_sweep(
-    sweep, [SEED], train_run, run.results_dir / "lr_sweep"
+    sweep, [SEED], train_run, run.results_dir / "lr_sweep", executor=executor
 )
 fig = plots.plot_lr_sweep(sweep_results)
 
@@ -374,7 +379,11 @@ shared = {
     for opt in LR_GRIDS
 }
 results = lu.run_sweep(
-    {**fair, **shared}, s["seeds"], train_run, run.results_dir / "comparison"
+    {**fair, **shared},
+    s["seeds"],
+    train_run,
+    run.results_dir / "comparison",
+    executor=executor,
 )
 results["protocol"] = [
     "own lr" if "own" in n else "shared lr" for n in results["name"]
@@ -501,7 +510,11 @@ schedules = {
     for schedule in lu.SCHEDULES
 }
 schedule_results = lu.run_sweep(
-    schedules, s["seeds"], train_run, run.results_dir / "schedules"
+    schedules,
+    s["seeds"],
+    train_run,
+    run.results_dir / "schedules",
+    executor=executor,
 )
 lu.format_mean_std(
     lu.aggregate(schedule_results, ("val_acc", "test_acc")),

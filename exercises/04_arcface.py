@@ -79,6 +79,10 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 # In Colab, True keeps results and checkpoints on your Google Drive
 # (you are asked to allow it), so a runtime reset loses nothing:
 KEEP_ON_DRIVE = False
+# Teaching staff: a Dask cluster for this lab's sweeps. None trains here;
+# "local:4" starts four worker processes on this machine; an address
+# ("tcp://10.0.0.5:8786") sends the runs to a running cluster.
+SCHEDULER = None
 S, M = 16.0, 0.3  # ArcFace scale and margin (radians) for 3-D embeddings
 REPORT_S, REPORT_M = 20.0, 0.1  # the 3-D report's head settings
 HELD_OUT = ["2", "7"]  # digits kept out of training for verification
@@ -151,6 +155,7 @@ run = lu.start_lab(
 )
 s = run.settings
 print(run.banner())
+executor = lu.sweep_executor(SCHEDULER)  # None: runs train here
 run.results_dir.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -642,6 +647,7 @@ grid_results = lu.run_sweep(
         resume_dir=RUNS,
     ),
     run.results_dir / "s_m_grid",
+    executor=executor,
 )
 fig = plots.plot_grid_heatmap(
     grid_results,

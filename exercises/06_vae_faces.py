@@ -77,6 +77,10 @@ RESULTS_DIR = None  # None: $LAB_RESULTS_DIR if set, else ./results
 # In Colab, True keeps results and checkpoints on your Google Drive
 # (you are asked to allow it), so a runtime reset loses nothing:
 KEEP_ON_DRIVE = False
+# Teaching staff: a Dask cluster for this lab's sweeps. None trains here;
+# "local:4" starts four worker processes on this machine; an address
+# ("tcp://10.0.0.5:8786") sends the runs to a running cluster.
+SCHEDULER = None
 # True: the main model trains on your vae_objective (the exercise version
 # sets it); False: on the reference, lu.vae_loss.
 YOUR_CODE = True
@@ -126,6 +130,7 @@ run = lu.start_lab(
 )
 s = run.settings
 print(run.banner())
+executor = lu.sweep_executor(SCHEDULER)  # None: runs train here
 
 # %% [markdown]
 # ## 1. Faces
@@ -445,6 +450,7 @@ sweep = lu.run_sweep(
     train_vae_run,
     sweep_dir,
     save_models=True,
+    executor=executor,
 )
 
 
@@ -537,6 +543,7 @@ compared = lu.run_sweep(
     train_vae_run,
     likelihood_dir,
     save_models=True,
+    executor=executor,
 )
 fig = plots.show_image_rows(
     rows_of_faces(likelihood_dir, likelihoods),

@@ -29,6 +29,7 @@ from .callbacks import (
     early_stopping,
 )
 from .checkpoints import load_checkpoint, save_checkpoint
+from .cluster import sweep_executor
 from .data import (
     AUGMENTATIONS,
     CIFAR10_CLASSES,

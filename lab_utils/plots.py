@@ -7,11 +7,11 @@ title, labelled axes with units, and class names rather than numbers.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .data import LabData
 from .metrics import metric_label, metric_mode, percent_scale

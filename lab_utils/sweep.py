@@ -19,13 +19,16 @@ import inspect
 import json
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import claims, cluster
 from .callbacks import early_stopping
 from .data.catalog import is_whole
 from .engine import progress_enabled
@@ -52,6 +55,8 @@ def run_sweep(
     results_dir: str | Path,
     progress: bool | None = None,
     save_models: bool = False,
+    executor=None,
+    gpus_per_run=None,
 ) -> pd.DataFrame:
     """Train ``train_fn(config, seed)`` for every config and seed, unless
     that run already finished in ``results_dir``; return one row per run.
@@ -59,21 +64,40 @@ def run_sweep(
     configs: name -> JSON-serialisable dict. train_fn returns a
     ``recipes.Trained`` (or a (history DataFrame, metrics dict) pair).
     Rows hold name, seed, the config, the metrics and ``reused`` (True
-    when loaded from disk). A finished run whose saved config differs from
-    the one asked for is an error, never overwritten. save_models: call
-    ``train_fn(config, seed, save_to=...)`` and keep the model as
-    ``run_dir(...) / "model.pt"``, so that each run's model can be
-    reloaded later (``recipes.load_trained``); a finished run whose
-    model.pt is missing, or is not the one its run.json recorded, is
-    trained again.
+    when loaded from disk, or trained meanwhile by another sweep), in the
+    order of configs, then seeds. A finished run whose saved config
+    differs from the one asked for is an error, never overwritten.
+    save_models: call ``train_fn(config, seed, save_to=...)`` and keep
+    the model as ``run_dir(...) / "model.pt"``, so that each run's model
+    can be reloaded later (``recipes.load_trained``); a finished run
+    whose model.pt is missing, or is not the one its run.json recorded,
+    is trained again.
+
+    executor: None trains here, one run after another; a
+    ``concurrent.futures`` executor (a process pool) or a Dask
+    ``distributed.Client`` (see ``cluster.sweep_executor``) trains the
+    runs in parallel, each saved by the process that trained it. Every
+    run is claimed before it trains (``claims``), so two sweeps on one
+    folder, here or on machines sharing it, never train the same run:
+    each waits for the other's. On Dask, results_dir must be a path
+    every worker sees; a run whose worker dies is trained again. On CPU
+    the rows equal a serial sweep's at the same number of torch threads
+    (a Dask worker has one; a different count reorders float sums, which
+    moves losses in their sixth digit).
+    gpus_per_run (Dask only): the share of a worker's ``GPU`` resource
+    each run holds, or a function of the config giving it (0.25: four
+    runs share a GPU). None: 1 when some worker offers a GPU, else 0.
+    On a worker, train_fn is called with ``device=`` (the GPU when the
+    run holds one, else the CPU) if it takes that argument.
     """
-    if save_models and not _takes_save_to(train_fn):
+    if save_models and not _takes(train_fn, "save_to"):
         raise ValueError(
             "save_models=True needs a train_fn that takes save_to= (every "
             "recipe in lab_utils.recipes does; so does functools.partial "
             "of one)."
         )
-    results_dir = Path(results_dir)
+    how = cluster.kind(executor)
+    results_dir = Path(results_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
     seeds = list(seeds)
     # First what is on disk (each record read once): a changed run is an
@@ -92,31 +116,226 @@ def run_sweep(
             reuse = saved is not None and (
                 not save_models or _model_matches(folder, saved)
             )
-            jobs.append((name, seed, config, folder, saved, reuse))
-    _say_what_is_found(results_dir.name, sum(j[-1] for j in jobs), len(jobs))
-    rows = []
+            job = _Job(name, seed, config, folder)
+            if reuse:
+                job.outcome = (saved["metrics"], True)
+            jobs.append(job)
+    gpus = _placement(gpus_per_run, jobs, executor, how, train_fn)
+    if how == "dask" and any(job.outcome is None for job in jobs):
+        cluster.check_folder_visible(executor, results_dir)
+    found = sum(job.outcome is not None for job in jobs)
+    _say_what_is_found(results_dir.name, found, len(jobs))
+    todo = [job for job in jobs if job.outcome is None]
     bar = tqdm(
-        jobs,
+        total=len(jobs),
+        initial=found,
         desc="sweep",
         unit="run",
         disable=not progress_enabled(progress) or None,
     )
-    for name, seed, config, folder, saved, reuse in bar:
-        if reuse:
-            metrics, reused = saved["metrics"], True
+    try:
+        if how == "serial":
+            attempt = _Attempt(train_fn, save_models)
+            for job in todo:
+                job.outcome = attempt(job.folder, *job.run, gpus=None)
+                bar.update(job.outcome is not None)
         else:
+            _run_elsewhere(todo, train_fn, save_models, executor, gpus, bar)
+        _wait_for_others(todo, train_fn, save_models, executor, gpus, bar)
+    finally:
+        bar.close()
+    rows = [
+        {
+            "name": job.name,
+            "seed": job.seed,
+            **job.config,
+            **job.outcome[0],
+            "reused": job.outcome[1],
+        }
+        for job in jobs
+    ]
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class _Job:
+    name: str
+    seed: int
+    config: dict
+    folder: Path
+    outcome: tuple | None = None  # (metrics, reused) once known
+
+    @property
+    def run(self) -> tuple:
+        return self.name, self.seed, self.config
+
+
+def _placement(gpus_per_run, jobs, executor, how, train_fn) -> dict:
+    """Each run's GPU share (by folder): None off Dask, where runs use
+    train_fn's own device."""
+    if how != "dask":
+        if gpus_per_run:
+            raise ValueError(
+                "gpus_per_run places runs on Dask workers that offer a "
+                "GPU; with executor=None or a process pool, train_fn's "
+                "own device is used. Drop gpus_per_run, or pass a "
+                "distributed.Client as executor."
+            )
+        return {job.folder: None for job in jobs}
+    if gpus_per_run is None:
+        gpus_per_run = float(any(cluster.worker_gpus(executor).values()))
+    gpus = {}
+    for job in jobs:
+        share = (
+            gpus_per_run(job.config)
+            if callable(gpus_per_run)
+            else gpus_per_run
+        )
+        if isinstance(share, bool) or not (
+            isinstance(share, (int, float)) and share >= 0
+        ):
+            raise ValueError(
+                f"gpus_per_run must be a number of GPUs (0, 0.25, 1, ...) "
+                f"or a function of the config giving one; for "
+                f"{job.name!r} it gave {share!r}."
+            )
+        gpus[job.folder] = float(share)
+    needed = max(gpus.values(), default=0.0)
+    if needed:
+        cluster.check_gpus(executor, needed)
+        if not _takes(train_fn, "device"):
+            raise ValueError(
+                "Runs placed on GPU workers need a train_fn that takes "
+                "device= (every recipe in lab_utils.recipes does; give "
+                "your own function a device=None argument and pass it "
+                "on)."
+            )
+    return gpus
+
+
+class _Attempt:
+    """One run's training, as a sweep process (or a worker) does it: claim
+    the run, reuse it if it finished meanwhile, else train and save it.
+    Returns (metrics, reused), or None when another live process holds
+    the claim."""
+
+    def __init__(self, train_fn, save_models):
+        self.train_fn = train_fn
+        self.save_models = save_models
+
+    def __call__(self, folder, name, seed, config, gpus):
+        claim = claims.acquire(folder)
+        if claim is None:
+            return None
+        with claim:
+            saved = read_run(folder, set_aside_damaged=True)
             if saved is not None:
+                _check_same_run(folder, saved, name, seed, config)
+                if not self.save_models or _model_matches(folder, saved):
+                    return saved["metrics"], True
                 # Its model is missing or not the one it recorded: the
                 # record goes, and the run is trained again.
                 (folder / RUN_FILE).unlink(missing_ok=True)
-            metrics, reused = _train_and_claim(
-                folder, name, seed, config, train_fn, save_models
+            extra = {}
+            if gpus is not None and _takes(self.train_fn, "device"):
+                extra["device"] = cluster.placed_device(gpus)
+            return _train_and_claim(
+                folder,
+                name,
+                seed,
+                config,
+                self.train_fn,
+                self.save_models,
+                extra,
             )
-        rows.append(
-            {"name": name, "seed": seed, **config, **metrics, "reused": reused}
-        )
-    bar.close()
-    return pd.DataFrame(rows)
+
+
+def _run_task(payload, digest, save_models, folder, name, seed, config, gpus):
+    """What a worker runs for one run of a sweep."""
+    train_fn = cluster.unpack(payload, digest)
+    return _Attempt(train_fn, save_models)(folder, name, seed, config, gpus)
+
+
+def _run_elsewhere(todo, train_fn, save_models, executor, gpus, bar) -> None:
+    """Submit every run of ``todo`` to the executor and record each
+    outcome as it comes back; on a failure, cancel what has not started
+    and raise (finished runs are saved, and a new sweep resumes)."""
+    if not todo:
+        return
+    payload, digest = cluster.pack(train_fn)
+    shared = cluster.share(executor, payload)
+    futures = {
+        cluster.submit(
+            executor,
+            _run_task,
+            shared,
+            digest,
+            save_models,
+            job.folder,
+            *job.run,
+            gpus[job.folder],
+            gpus=gpus[job.folder] or 0.0,
+        ): job
+        for job in todo
+    }
+    try:
+        for future in cluster.as_completed(executor, list(futures)):
+            job = futures[future]
+            job.outcome = future.result()
+            bar.update(job.outcome is not None)
+    except BaseException as err:
+        for future in futures:
+            future.cancel()
+        if type(err).__name__ in ("BrokenProcessPool", "KilledWorker"):
+            done = sum(job.outcome is not None for job in todo)
+            raise RuntimeError(
+                f"A worker died while training ({err}). The {done} runs "
+                f"that finished are saved, and none is half-written; run "
+                f"the sweep again (with a new process pool, if it was "
+                f"one) to train the rest."
+            ) from err
+        raise
+
+
+# How often a sweep looks whether another sweep finished a run it waits
+# for (seconds).
+POLL = 2.0
+
+
+def _wait_for_others(todo, train_fn, save_models, executor, gpus, bar):
+    """Runs that another sweep held when this one came to them: wait for
+    their results, and train any whose claim went stale (its owner died)
+    or was released without a result."""
+    waiting = [job for job in todo if job.outcome is None]
+    if not waiting:
+        return
+    print(
+        f"{len(waiting)} runs are being trained by another sweep "
+        f"({claims.describe(claims.owner(waiting[0].folder))}, ...); "
+        f"waiting for them. A claim silent for {claims.STALE_AFTER:.0f} s "
+        f"is taken over."
+    )
+    attempt = _Attempt(train_fn, save_models)
+    while waiting:
+        time.sleep(POLL)
+        retry = []
+        for job in waiting:
+            saved = read_run(job.folder)
+            if saved is not None and claims.owner(job.folder) is None:
+                _check_same_run(job.folder, saved, *job.run)
+                if not save_models or _model_matches(job.folder, saved):
+                    job.outcome = (saved["metrics"], True)
+                    bar.update()
+                    continue
+            if claims.owner(job.folder) is None or claims.is_stale(job.folder):
+                retry.append(job)
+        if retry and executor is None:
+            for job in retry:
+                job.outcome = attempt(job.folder, *job.run, gpus=None)
+                bar.update(job.outcome is not None)
+        elif retry:
+            _run_elsewhere(retry, train_fn, save_models, executor, gpus, bar)
+        waiting = [job for job in waiting if job.outcome is None]
 
 
 def _say_what_is_found(where: str, found: int, total: int) -> None:
@@ -208,7 +427,9 @@ def _check_same_run(folder, saved, name, seed, config) -> None:
         )
 
 
-def _train_and_claim(folder, name, seed, config, train_fn, save_models):
+def _train_and_claim(
+    folder, name, seed, config, train_fn, save_models, extra=None
+):
     """Train one run, then write its record and (with save_models) its
     model in place; returns (metrics, reused). The model is trained into
     a private file first and moved in only by the process whose record
@@ -220,7 +441,9 @@ def _train_and_claim(folder, name, seed, config, train_fn, save_models):
     for path in (folder / RUN_FILE, model):
         remove_stale_temporaries(path)  # left by a killed process
     private = temporary_path(model)
-    extra = {"save_to": private} if save_models else {}
+    extra = dict(extra or {})
+    if save_models:
+        extra["save_to"] = private
     try:
         history, metrics = _history_and_metrics(
             train_fn(config, seed, **extra)
@@ -293,10 +516,11 @@ def _model_matches(folder: Path, saved: dict) -> bool:
     return bool(model) and path.is_file() and _fingerprint(path) == model
 
 
-def _takes_save_to(fn) -> bool:
+def _takes(fn, argument: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``argument``."""
     parameters = inspect.signature(fn).parameters.values()
     return any(
-        p.name == "save_to" or p.kind is inspect.Parameter.VAR_KEYWORD
+        p.name == argument or p.kind is inspect.Parameter.VAR_KEYWORD
         for p in parameters
     )
 

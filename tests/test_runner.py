@@ -1,6 +1,7 @@
 """The papermill runner on small real notebooks: table, failures, inplace."""
 
 import json
+import os
 import re
 
 import jupytext
@@ -111,3 +112,62 @@ def test_inplace_writes_clean_pair_and_protects_newer_edits(notebooks):
         == 2
     )
     assert paired.read_text() == before
+
+
+WHERE = """# %% tags=["parameters"]
+PROFILE = "auto"
+
+# %%
+import os
+print("kernel of", os.getppid(), "data", os.environ["LAB_DATA_DIR"])
+"""
+
+
+def test_jobs_run_notebooks_at_once_with_the_same_table(
+    notebooks, tmp_path, capsys
+):
+    pytest.importorskip("distributed")
+    (notebooks / "03_where.py").write_text(WHERE)
+    (notebooks / "04_where.py").write_text(WHERE)
+    code = run_all.main(
+        [
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(notebooks),
+            "--output",
+            str(tmp_path / "out"),
+            "--jobs",
+            "2",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1  # 02_fails fails, as when run one at a time
+    assert "Notebooks run on the Dask cluster" in out and "2 workers" in out
+    table = out[out.index("notebook  ") :]
+    names = re.findall(r"^(\d\d_\w+) +(ok|FAILED) +\d+\.\d$", table, re.M)
+    assert names == [
+        ("01_ok", "ok"),
+        ("02_fails", "FAILED"),
+        ("03_where", "ok"),
+        ("04_where", "ok"),
+    ]
+    assert "02_fails failed at cell 2" in err and "ZeroDivisionError" in err
+    printed = []
+    for name in ("03_where", "04_where"):
+        ran = json.loads((tmp_path / f"out/smoke/{name}.ipynb").read_text())
+        printed.append("".join(ran["cells"][1]["outputs"][0]["text"]))
+    # The runner's data folder reached each worker's kernel.
+    assert all("data /" in p for p in printed)
+    parents = {p.split()[2] for p in printed}
+    assert str(os.getpid()) not in parents
+
+
+def test_jobs_and_scheduler_are_checked(notebooks, capsys):
+    for argv, message in (
+        (["--jobs", "0"], "--jobs 0"),
+        (["--jobs", "2", "--scheduler", "tcp://x:1"], "not both"),
+        (["--plan", "--jobs", "2"], "--plan runs nothing"),
+    ):
+        code = run_all.main(["--notebooks", str(notebooks), *argv])
+        assert code == 2 and message in capsys.readouterr().err

@@ -3,6 +3,7 @@
     python -m lab_utils.tools.run_all [--profile smoke|cpu|full|reproduce|auto]
                                 [--only NAME ...] [--inplace]
                                 [--plan [--no-probe]] [--dry-run]
+                                [--jobs N | --scheduler ADDRESS]
 
 Each ``notebooks/NN_name.py`` (the jupytext source of truth) is executed in
 a fresh kernel with ``$LAB_PROFILE`` set, so the notebook's own ``PROFILE =
@@ -19,6 +20,13 @@ what is assumed, and why). ``--dry-run`` runs every notebook with the
 profile's full-size data and models, but every training run stops after
 two batches and every t-SNE after a few iterations (lab_utils.dry_run);
 outputs go to ``build/runs/<profile>-dry-run/``, never ``--inplace``.
+
+``--jobs N`` runs N notebooks at once, each in a worker process of a
+local Dask cluster (one torch thread each: give N up to the cores, or
+the GPUs); ``--scheduler ADDRESS`` sends them to a running Dask cluster,
+whose workers must see this repository, the data and the outputs at the
+same paths (a shared filesystem). The table and the exit code are the
+same as one at a time.
 """
 
 from __future__ import annotations
@@ -160,6 +168,60 @@ def run_notebook(
     return RunResult(source.stem, status, seconds, detail)
 
 
+# What a notebook's kernel reads from the runner's environment.
+_RUN_ENVIRONMENT = (
+    "LAB_DATA_DIR",
+    "LAB_RESULTS_DIR",
+    "LAB_DRY_RUN",
+    "LAB_PROGRESS",
+)
+
+
+def _run_on_worker(source, output, profile, environment) -> RunResult:
+    """run_notebook in a Dask worker, with the runner's environment."""
+    for var in _RUN_ENVIRONMENT:
+        os.environ.pop(var, None)
+    os.environ.update(environment)
+    return run_notebook(source, output, profile)
+
+
+def run_on_cluster(jobs, profile: str, executor) -> list[RunResult]:
+    """Run each (source, output) of ``jobs`` on a Dask cluster, printing a
+    line as each ends; the results in the order of ``jobs``. A notebook
+    whose worker failed or died is reported FAILED, never lost."""
+    from ..cluster import as_completed, submit
+
+    environment = {
+        var: os.environ[var] for var in _RUN_ENVIRONMENT if var in os.environ
+    }
+    futures = {
+        submit(
+            executor,
+            _run_on_worker,
+            source.resolve(),
+            output.resolve(),
+            profile,
+            environment,
+        ): i
+        for i, (source, output) in enumerate(jobs)
+    }
+    results: list[RunResult | None] = [None] * len(jobs)
+    for future in as_completed(executor, list(futures)):
+        i = futures[future]
+        try:
+            result = future.result()
+        except Exception as err:  # the worker died, or could not start it
+            result = RunResult(
+                jobs[i][0].stem, "FAILED", 0.0, f"{type(err).__name__}: {err}"
+            )
+        print(
+            f"  {result.notebook}: {result.status} in {result.seconds:.1f} s",
+            flush=True,
+        )
+        results[i] = result
+    return results
+
+
 def format_table(results: list[RunResult]) -> str:
     """A plain-text table: notebook, status, seconds."""
     width = max([len("notebook")] + [len(r.notebook) for r in results])
@@ -254,6 +316,19 @@ def main(argv: list[str] | None = None) -> int:
         help="full-size data and models, two batches per training run",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N notebooks at once on a local Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the notebooks on the Dask cluster at ADDRESS "
+        "(tcp://host:8786), whose workers share this filesystem",
+    )
+    parser.add_argument(
         "--notebooks",
         type=Path,
         default=Path("notebooks"),
@@ -270,6 +345,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = resolve_profile(args.profile)
         sources = find_notebooks(args.notebooks, args.only)
+        if args.jobs < 1:
+            raise ValueError(
+                f"--jobs {args.jobs}: give how many notebooks run at once "
+                f"(1 or more)."
+            )
+        if args.jobs > 1 and args.scheduler:
+            raise ValueError(
+                "Give --jobs (a local cluster) or --scheduler (a running "
+                "one), not both."
+            )
+        if args.plan and (args.jobs > 1 or args.scheduler):
+            raise ValueError("--plan runs nothing: drop --jobs/--scheduler.")
         if args.no_probe and not args.plan:
             raise ValueError("--no-probe goes with --plan.")
         if args.plan and (args.dry_run or args.inplace):
@@ -311,21 +398,38 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    results = []
-    for source in sources:
-        output = (
+    jobs = [
+        (
+            source,
             source.with_suffix(".ipynb")
             if args.inplace
             else args.output
             / (f"{profile}-dry-run" if args.dry_run else profile)
-            / f"{source.stem}.ipynb"
+            / f"{source.stem}.ipynb",
         )
-        result = run_notebook(source, output, profile)
-        print(
-            f"  {result.notebook}: {result.status} in {result.seconds:.1f} s",
-            flush=True,
-        )
-        results.append(result)
+        for source in sources
+    ]
+    if args.jobs > 1 or args.scheduler:
+        from ..cluster import connect, describe
+
+        try:
+            executor = connect(args.scheduler or f"local:{args.jobs}")
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Notebooks run on {describe(executor)}", flush=True)
+        with executor:
+            results = run_on_cluster(jobs, profile, executor)
+    else:
+        results = []
+        for source, output in jobs:
+            result = run_notebook(source, output, profile)
+            print(
+                f"  {result.notebook}: {result.status} in "
+                f"{result.seconds:.1f} s",
+                flush=True,
+            )
+            results.append(result)
     print()
     print(format_table(results))
     failed = [r for r in results if r.status != "ok"]

@@ -1,0 +1,243 @@
+"""Sending a sweep's runs to other processes, or to other machines.
+
+``run_sweep(..., executor=...)`` takes ``None`` (train here, one run at a
+time), a ``concurrent.futures`` executor (a process pool on this
+machine) or a Dask ``distributed.Client`` (a local cluster, or workers
+on many machines: a SLURM or PBS cluster through ``dask-jobqueue``).
+``sweep_executor(SCHEDULER)`` makes one from a notebook's parameter.
+Dask is optional: nothing here imports it unless a cluster is asked for.
+
+On Dask, a run that needs a GPU asks for the worker resource ``GPU``
+(start each worker with ``--resources GPU=1``, one worker per GPU); a
+run that asks for 0.25 shares its GPU with three others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import pickle
+import warnings
+from pathlib import Path
+
+import torch
+
+LOCAL = "local"
+CONNECT_TIMEOUT = "20s"  # to reach a running scheduler
+
+
+def sweep_executor(scheduler: str | None = None):
+    """The executor a notebook's ``SCHEDULER`` parameter asks for: None
+    (train in this process), ``"local"`` or ``"local:N"`` (a Dask cluster
+    of N single-threaded worker processes on this machine, N = its cores
+    by default), or a scheduler's address (``"tcp://host:8786"``) to
+    connect to a running cluster. Prints one line on the cluster."""
+    if scheduler is None:
+        return None
+    client = connect(scheduler)
+    print(f"Sweeps run on {describe(client)}")
+    return client
+
+
+def connect(scheduler: str):
+    """A Dask ``Client``: of a new local cluster (``"local"``,
+    ``"local:N"``), closed with it, or of the running cluster at an
+    address."""
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ValueError(
+            f"SCHEDULER must be None, 'local', 'local:N' or a Dask "
+            f"scheduler's address such as 'tcp://10.0.0.5:8786'; got "
+            f"{scheduler!r}."
+        )
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError(
+            "SCHEDULER needs Dask's `distributed` package: run `pip "
+            "install distributed` (Colab has it), or set SCHEDULER = None "
+            "to train here."
+        ) from None
+    scheduler = scheduler.strip()
+    if scheduler == LOCAL or scheduler.startswith(LOCAL + ":"):
+        workers = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(
+                f"SCHEDULER = {scheduler!r}: after 'local:' give the "
+                f"number of worker processes, e.g. 'local:2'."
+            )
+        # Dask gives each worker process one thread for torch too.
+        return Client(
+            n_workers=int(workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+        )
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ValueError(
+            f"No Dask scheduler answered at {scheduler!r} ({err}). "
+            f"Start one (`dask scheduler`, then `dask worker "
+            f"{scheduler}` on each machine), check the address, or "
+            f"set SCHEDULER = None to train here."
+        ) from None
+
+
+def describe(client) -> str:
+    """A Dask cluster in a few words: its address, workers, threads and
+    GPUs."""
+    workers = _workers(client).values()
+    threads = sum(w.get("nthreads", 1) for w in workers)
+    gpus = sum(w.get("resources", {}).get("GPU", 0) for w in workers)
+    return (
+        f"the Dask cluster at {client.scheduler.address}: {len(workers)} "
+        f"workers, {threads} threads, {gpus:g} GPUs."
+    )
+
+
+def kind(executor) -> str:
+    """'serial', 'dask' or 'pool'; anything else is refused."""
+    if executor is None:
+        return "serial"
+    if is_dask_client(executor):
+        return "dask"
+    if isinstance(executor, concurrent.futures.Executor):
+        return "pool"
+    raise ValueError(
+        f"executor must be None, a concurrent.futures executor (e.g. "
+        f"ProcessPoolExecutor) or a Dask distributed.Client, not "
+        f"{type(executor).__name__}."
+    )
+
+
+def is_dask_client(executor) -> bool:
+    cls = type(executor)
+    return cls.__name__ == "Client" and cls.__module__.startswith(
+        "distributed"
+    )
+
+
+def _workers(client) -> dict:
+    try:
+        info = client.scheduler_info(n_workers=-1)  # all, not the first 5
+    except TypeError:  # distributed before 2025 lists all of them
+        info = client.scheduler_info()
+    return info["workers"]
+
+
+def worker_gpus(client) -> dict[str, float]:
+    """Each worker's declared GPU resource (0 where it declares none)."""
+    workers = _workers(client)
+    return {
+        address: float(w.get("resources", {}).get("GPU", 0))
+        for address, w in workers.items()
+    }
+
+
+def check_gpus(client, gpus: float) -> None:
+    """Refuse runs that ask for more GPU than any worker offers: Dask
+    would hold them forever. A cluster with no workers yet (an adaptive
+    one, still starting) is given the benefit of the doubt."""
+    offered = worker_gpus(client)
+    if offered and gpus > max(offered.values()):
+        raise ValueError(
+            f"Each run asks for {gpus:g} GPU, but no worker of the cluster "
+            f"offers that much (GPU resources: "
+            f"{sorted(set(offered.values()))}). Start GPU workers with "
+            f"`dask worker ADDRESS --resources GPU=1` (one per GPU), or "
+            f"pass gpus_per_run=0 to train on the CPU workers."
+        )
+
+
+def check_folder_visible(client, folder: Path) -> None:
+    """Every worker must see the results folder at the same path (a
+    shared filesystem), or its runs would be saved where nobody reads
+    them."""
+    seen = client.run(os.path.isdir, str(folder))
+    blind = sorted(address for address, ok in seen.items() if not ok)
+    if blind:
+        raise ValueError(
+            f"{len(blind)} of {len(seen)} Dask workers cannot see the "
+            f"results folder {folder} (e.g. {blind[0]}). Put RESULTS_DIR "
+            f"on a filesystem that every worker mounts at the same path "
+            f"(your cluster's shared home or scratch)."
+        )
+
+
+def pack(fn) -> tuple[bytes, str]:
+    """``fn`` as bytes for the workers, and their digest. A function
+    defined in a notebook travels whole, with the data it uses
+    (cloudpickle, which Dask brings); one from a module must be
+    importable on the workers."""
+    try:
+        import cloudpickle as pickler
+    except ImportError:  # a process pool without Dask installed
+        pickler = pickle
+    try:
+        payload = pickler.dumps(fn)
+    except Exception as err:
+        raise ValueError(
+            f"train_fn cannot be sent to other processes ({err}). Define "
+            f"it in the notebook, or use functools.partial of a lab_utils "
+            f"recipe, with data and plain values only."
+        ) from None
+    return payload, hashlib.sha1(payload).hexdigest()
+
+
+# A worker unpacks each sweep's train_fn (and its data) once, not per run.
+_UNPACKED: dict[str, object] = {}
+
+
+def unpack(payload: bytes, digest: str):
+    if digest not in _UNPACKED:
+        _UNPACKED.clear()  # one sweep's data at a time
+        _UNPACKED[digest] = pickle.loads(payload)
+    return _UNPACKED[digest]
+
+
+def submit(executor, fn, *args, gpus: float = 0.0):
+    """Submit ``fn(*args)``; on Dask, holding ``gpus`` of a worker's GPU
+    resource, and never merged with another submission of the same
+    arguments (two sweeps may ask for the same run)."""
+    if is_dask_client(executor):
+        return executor.submit(
+            fn,
+            *args,
+            pure=False,
+            resources={"GPU": gpus} if gpus else None,
+        )
+    return executor.submit(fn, *args)
+
+
+def share(executor, payload: bytes):
+    """The payload as the workers should receive it: on Dask, scattered
+    once (each worker fetches it once); else the bytes themselves."""
+    if is_dask_client(executor):
+        return executor.scatter(payload, hash=False)
+    return payload
+
+
+def as_completed(executor, futures):
+    if is_dask_client(executor):
+        from distributed import as_completed as dask_as_completed
+
+        return dask_as_completed(futures)
+    return concurrent.futures.as_completed(futures)
+
+
+def placed_device(gpus: float) -> torch.device:
+    """The device of a run on a worker: the GPU when it was given one
+    (a worker sees only its own GPU when started one per GPU), else the
+    CPU. A worker that declares a GPU torch cannot see trains on its CPU,
+    and says so in its log."""
+    if gpus and torch.cuda.is_available():
+        return torch.device("cuda")
+    if gpus:
+        warnings.warn(
+            "This Dask worker declares a GPU resource, but torch sees no "
+            "CUDA device: the run trains on the CPU. Start GPU workers "
+            "only where there is a GPU (and a CUDA build of torch).",
+            stacklevel=2,
+        )
+    return torch.device("cpu")
