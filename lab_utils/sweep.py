@@ -252,6 +252,7 @@ class _Attempt:
 
 def _run_task(payload, digest, save_models, folder, name, seed, config, gpus):
     """What a worker runs for one run of a sweep."""
+    cluster.undo_malloc_trim()
     train_fn = cluster.unpack(payload, digest)
     return _Attempt(train_fn, save_models)(folder, name, seed, config, gpus)
 

@@ -179,6 +179,9 @@ _RUN_ENVIRONMENT = (
 
 def _run_on_worker(source, output, profile, environment) -> RunResult:
     """run_notebook in a Dask worker, with the runner's environment."""
+    from ..cluster import undo_malloc_trim
+
+    undo_malloc_trim()  # the kernel would inherit a slow malloc
     for var in _RUN_ENVIRONMENT:
         os.environ.pop(var, None)
     os.environ.update(environment)
