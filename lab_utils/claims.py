@@ -85,7 +85,7 @@ def _read(path: Path) -> dict | None:
 def describe(record: dict | None) -> str:
     """A claim's owner in words, for messages: 'pid 4711 on node07'."""
     if not record:
-        return "a process that is still writing its claim"
+        return "another process"
     return f"pid {record.get('pid')} on {record.get('host')}"
 
 
