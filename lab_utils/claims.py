@@ -7,9 +7,12 @@ trains the run; everyone else waits for its ``run.json``. While it
 trains, the owner touches the claim every ``HEARTBEAT`` seconds. A claim
 whose owner is gone is taken over: at once when the owner was a process
 on this machine that no longer runs (a killed worker, a restarted
-kernel), else when its heartbeat has been silent for ``STALE_AFTER``
-seconds (another machine, or a runtime that was reset). Taking over
-renames the old claim away, which only one process can do.
+kernel); else once its heartbeat has been seen silent for ``STALE_AFTER``
+seconds by this process's own clock (another machine's clock, or the
+file server's, may be off), or when it is older than ``LONG_SILENT``.
+Taking over happens under a second claim, ``claim.json.break``, so that
+of several processes that find a claim stale, one replaces it, after
+checking that it is still the same file.
 
 A claim only saves work; it never guards the results. The run's record is
 written by its own atomic claim (``sweep``), so even two processes that
@@ -32,7 +35,8 @@ from .files import _alive, _host, temporary_path
 
 CLAIM_FILE = "claim.json"
 HEARTBEAT = 15.0  # seconds between touches of a held claim
-STALE_AFTER = 120.0  # a claim silent this long has lost its owner
+STALE_AFTER = 120.0  # a heartbeat seen silent this long: its owner is gone
+LONG_SILENT = 1800.0  # a claim this old by the file's clock: gone too
 
 
 @dataclass
@@ -53,7 +57,11 @@ class Claim:
             try:
                 os.utime(self.path)
             except OSError:
-                return  # taken over or removed: nothing left to keep alive
+                # A moment's network error, or the file is gone: stop only
+                # once another process holds the run.
+                record = owner(self.path.parent)
+                if record and record.get("token") != self.token:
+                    return
 
     def release(self) -> None:
         self._stop.set()
@@ -74,14 +82,6 @@ def owner(folder: str | Path) -> dict | None:
     return _read(Path(folder) / CLAIM_FILE)
 
 
-def _read(path: Path) -> dict | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def describe(record: dict | None) -> str:
     """A claim's owner in words, for messages: 'pid 4711 on node07'."""
     if not record:
@@ -89,28 +89,53 @@ def describe(record: dict | None) -> str:
     return f"pid {record.get('pid')} on {record.get('host')}"
 
 
-def is_stale(folder: str | Path, stale_after: float = STALE_AFTER) -> bool:
-    """Whether the claim on ``folder`` has lost its owner: a process on
-    this machine that no longer runs, or a heartbeat silent for
-    ``stale_after`` seconds. No claim at all is not stale."""
-    path = Path(folder) / CLAIM_FILE
+def signature(folder: str | Path) -> tuple[int, int] | None:
+    """The claim file's identity and last heartbeat (inode, mtime in ns),
+    or None when there is no claim: what a take-over checks is still
+    there."""
     try:
-        age = time.time() - path.stat().st_mtime
+        stat = (Path(folder) / CLAIM_FILE).stat()
     except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+# Each claim this process has watched: its signature, and when (by this
+# process's clock) it was first seen with it.
+_SEEN: dict[Path, tuple[tuple[int, int], float]] = {}
+
+
+def is_stale(folder: str | Path, stale_after: float | None = None) -> bool:
+    """Whether the claim on ``folder`` has lost its owner: a process on
+    this machine that no longer runs, a heartbeat this process has seen
+    silent for ``stale_after`` seconds (``STALE_AFTER``), or a claim
+    older than ``LONG_SILENT``. No claim at all is not stale."""
+    folder = Path(folder)
+    stale_after = STALE_AFTER if stale_after is None else stale_after
+    now = signature(folder)
+    if now is None:
         return False
     record = owner(folder)
     if record and record.get("host") == _host():
         pid = record.get("pid")
         if isinstance(pid, int) and not _alive(pid):
             return True
-    return age > stale_after
+    if time.time() - now[1] / 1e9 > LONG_SILENT:
+        return True
+    seen = _SEEN.get(folder)
+    if seen is None or seen[0] != now:
+        _SEEN[folder] = (now, time.monotonic())
+        return False
+    return time.monotonic() - seen[1] > stale_after
 
 
 def acquire(
-    folder: str | Path, stale_after: float = STALE_AFTER
+    folder: str | Path, take_over: tuple[int, int] | None = None
 ) -> Claim | None:
     """Claim ``folder`` for this process: a held ``Claim``, or None when
-    another live process holds it. A stale claim is taken over."""
+    another live process holds it. A claim this process finds stale is
+    taken over, and so is one whose ``signature`` is ``take_over`` (one
+    found stale by the process that sent this one to train the run)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CLAIM_FILE
@@ -121,28 +146,44 @@ def acquire(
         "token": token,
         "started": time.time(),
     }
-    for _ in range(5):
+    if _create(path, record):
+        return Claim(path, token)
+    judged = signature(folder)
+    if judged is None or not (judged == take_over or is_stale(folder)):
+        return None if judged else acquire(folder)
+    # Replace it under a second claim, and only if it is still the file
+    # judged stale: another process may have replaced it meanwhile.
+    lock = path.with_name(CLAIM_FILE + ".break")
+    if not _create(lock, record):
+        _remove_if_abandoned(lock)
+        return None
+    try:
+        if signature(folder) != judged:
+            return None
+        path.unlink(missing_ok=True)
         if _create(path, record):
             return Claim(path, token)
-        old = owner(folder)
-        if not is_stale(folder, stale_after):
-            return None
-        # Rename it away: of several processes that saw it stale, one
-        # succeeds; a later rename would move the winner's fresh claim,
-        # so it is checked and put back.
-        moved = path.with_name(f".{CLAIM_FILE}.{token}.stale")
-        try:
-            os.rename(path, moved)
-        except FileNotFoundError:
-            continue
-        taken = _read(moved)
-        if old and taken and taken.get("token") != old.get("token"):
-            try:
-                os.link(moved, path)
-            except OSError:
-                pass
-        moved.unlink(missing_ok=True)
-    return None
+        return None
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _remove_if_abandoned(lock: Path) -> None:
+    """A break claim lives for milliseconds; one a minute old was left by
+    a process killed while taking over."""
+    try:
+        if time.time() - lock.stat().st_mtime > 60:
+            lock.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _create(path: Path, record: dict) -> bool:
@@ -156,7 +197,9 @@ def _create(path: Path, record: dict) -> bool:
             os.link(tmp, path)
             return True
         except FileExistsError:
-            return False
+            # NFSv2/3 may answer a retried link that did succeed with
+            # "exists": then the file has two names.
+            return tmp.stat().st_nlink == 2
         except OSError:  # a filesystem without hard links
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)

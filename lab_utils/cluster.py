@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -180,22 +181,30 @@ def pack(fn) -> tuple[bytes, str]:
         payload = pickler.dumps(fn)
     except Exception as err:
         raise ValueError(
-            f"train_fn cannot be sent to other processes ({err}). Define "
-            f"it in the notebook, or use functools.partial of a lab_utils "
-            f"recipe, with data and plain values only."
+            f"train_fn cannot be sent to other processes ({err}): it, or a "
+            f"global it uses, holds something that lives in this process "
+            f"only (a Dask client, an open file, a lock). Pass it data and "
+            f"plain values only, e.g. functools.partial of a lab_utils "
+            f"recipe."
         ) from None
     return payload, hashlib.sha1(payload).hexdigest()
 
 
-# A worker unpacks each sweep's train_fn (and its data) once, not per run.
+# A worker unpacks each sweep's train_fn (and its data) once, not per run;
+# its threads may run runs of two sweeps at once.
 _UNPACKED: dict[str, object] = {}
+_UNPACKING = threading.Lock()
 
 
 def unpack(payload: bytes, digest: str):
-    if digest not in _UNPACKED:
-        _UNPACKED.clear()  # one sweep's data at a time
-        _UNPACKED[digest] = pickle.loads(payload)
-    return _UNPACKED[digest]
+    with _UNPACKING:
+        fn = _UNPACKED.get(digest)
+        if fn is None:
+            fn = pickle.loads(payload)
+            if len(_UNPACKED) >= 2:  # keep the data of two sweeps at most
+                _UNPACKED.pop(next(iter(_UNPACKED)))
+            _UNPACKED[digest] = fn
+        return fn
 
 
 def submit(executor, fn, *args, gpus: float = 0.0):
@@ -218,6 +227,15 @@ def share(executor, payload: bytes):
     if is_dask_client(executor):
         return executor.scatter(payload, hash=False)
     return payload
+
+
+def cancel(executor, futures) -> None:
+    """Cancel what has not started (a running run goes on to its end)."""
+    if is_dask_client(executor):
+        executor.cancel(futures)
+    else:
+        for future in futures:
+            future.cancel()
 
 
 def as_completed(executor, futures):

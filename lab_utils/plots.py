@@ -372,9 +372,11 @@ def plot_learning_curves(
             )
         ax.legend(title="name")
         ax.set_xlabel("training time (s), mean over seeds")
-        # At most five round ticks (no 2.5 steps, whose labels carry an
+        # Three to six round ticks (no 2.5 steps, whose labels carry an
         # extra digit): legends beside narrow panels leave little room.
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
+        ax.xaxis.set_major_locator(
+            MaxNLocator(nbins=5, steps=[1, 2, 5, 10], min_n_ticks=3)
+        )
     else:
         sns.lineplot(
             data,

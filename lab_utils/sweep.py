@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,28 +121,26 @@ def run_sweep(
             if reuse:
                 job.outcome = (saved["metrics"], True)
             jobs.append(job)
-    gpus = _placement(gpus_per_run, jobs, executor, how, train_fn)
-    if how == "dask" and any(job.outcome is None for job in jobs):
-        cluster.check_folder_visible(executor, results_dir)
-    found = sum(job.outcome is not None for job in jobs)
-    _say_what_is_found(results_dir.name, found, len(jobs))
     todo = [job for job in jobs if job.outcome is None]
+    gpus = _placement(gpus_per_run, todo, executor, how, train_fn)
+    if how == "dask" and todo:
+        cluster.check_folder_visible(executor, results_dir)
+    _say_what_is_found(results_dir.name, len(jobs) - len(todo), len(jobs))
     bar = tqdm(
         total=len(jobs),
-        initial=found,
+        initial=len(jobs) - len(todo),
         desc="sweep",
         unit="run",
         disable=not progress_enabled(progress) or None,
     )
+    runner = _Runner(train_fn, save_models, executor, gpus, bar)
     try:
         if how == "serial":
-            attempt = _Attempt(train_fn, save_models)
             for job in todo:
-                job.outcome = attempt(job.folder, *job.run, gpus=None)
-                bar.update(job.outcome is not None)
+                runner.here(job)
         else:
-            _run_elsewhere(todo, train_fn, save_models, executor, gpus, bar)
-        _wait_for_others(todo, train_fn, save_models, executor, gpus, bar)
+            runner.elsewhere(todo)
+        runner.wait_for_others(todo)
     finally:
         bar.close()
     rows = [
@@ -164,13 +163,14 @@ class _Job:
     config: dict
     folder: Path
     outcome: tuple | None = None  # (metrics, reused) once known
+    take_over: tuple | None = None  # a stale claim's signature
 
     @property
     def run(self) -> tuple:
         return self.name, self.seed, self.config
 
 
-def _placement(gpus_per_run, jobs, executor, how, train_fn) -> dict:
+def _placement(gpus_per_run, todo, executor, how, train_fn) -> dict:
     """Each run's GPU share (by folder): None off Dask, where runs use
     train_fn's own device."""
     if how != "dask":
@@ -181,11 +181,11 @@ def _placement(gpus_per_run, jobs, executor, how, train_fn) -> dict:
                 "own device is used. Drop gpus_per_run, or pass a "
                 "distributed.Client as executor."
             )
-        return {job.folder: None for job in jobs}
+        return {job.folder: None for job in todo}
     if gpus_per_run is None:
         gpus_per_run = float(any(cluster.worker_gpus(executor).values()))
     gpus = {}
-    for job in jobs:
+    for job in todo:
         share = (
             gpus_per_run(job.config)
             if callable(gpus_per_run)
@@ -217,14 +217,17 @@ class _Attempt:
     """One run's training, as a sweep process (or a worker) does it: claim
     the run, reuse it if it finished meanwhile, else train and save it.
     Returns (metrics, reused), or None when another live process holds
-    the claim."""
+    the claim. ``sweep``: the id of the sweep that asked, written into
+    the record, so that a run this sweep trained (on a worker that then
+    died, say) is never reported as reused."""
 
-    def __init__(self, train_fn, save_models):
+    def __init__(self, train_fn, save_models, sweep):
         self.train_fn = train_fn
         self.save_models = save_models
+        self.sweep = sweep
 
-    def __call__(self, folder, name, seed, config, gpus):
-        claim = claims.acquire(folder)
+    def __call__(self, folder, name, seed, config, gpus, take_over=None):
+        claim = claims.acquire(folder, take_over)
         if claim is None:
             return None
         with claim:
@@ -232,7 +235,7 @@ class _Attempt:
             if saved is not None:
                 _check_same_run(folder, saved, name, seed, config)
                 if not self.save_models or _model_matches(folder, saved):
-                    return saved["metrics"], True
+                    return saved["metrics"], saved.get("sweep") != self.sweep
                 # Its model is missing or not the one it recorded: the
                 # record goes, and the run is trained again.
                 (folder / RUN_FILE).unlink(missing_ok=True)
@@ -247,96 +250,129 @@ class _Attempt:
                 self.train_fn,
                 self.save_models,
                 extra,
+                self.sweep,
             )
 
 
-def _run_task(payload, digest, save_models, folder, name, seed, config, gpus):
+def _run_task(payload, digest, save_models, sweep, job_args):
     """What a worker runs for one run of a sweep."""
     cluster.undo_malloc_trim()
     train_fn = cluster.unpack(payload, digest)
-    return _Attempt(train_fn, save_models)(folder, name, seed, config, gpus)
-
-
-def _run_elsewhere(todo, train_fn, save_models, executor, gpus, bar) -> None:
-    """Submit every run of ``todo`` to the executor and record each
-    outcome as it comes back; on a failure, cancel what has not started
-    and raise (finished runs are saved, and a new sweep resumes)."""
-    if not todo:
-        return
-    payload, digest = cluster.pack(train_fn)
-    shared = cluster.share(executor, payload)
-    futures = {
-        cluster.submit(
-            executor,
-            _run_task,
-            shared,
-            digest,
-            save_models,
-            job.folder,
-            *job.run,
-            gpus[job.folder],
-            gpus=gpus[job.folder] or 0.0,
-        ): job
-        for job in todo
-    }
-    try:
-        for future in cluster.as_completed(executor, list(futures)):
-            job = futures[future]
-            job.outcome = future.result()
-            bar.update(job.outcome is not None)
-    except BaseException as err:
-        for future in futures:
-            future.cancel()
-        if type(err).__name__ in ("BrokenProcessPool", "KilledWorker"):
-            done = sum(job.outcome is not None for job in todo)
-            raise RuntimeError(
-                f"A worker died while training ({err}). The {done} runs "
-                f"that finished are saved, and none is half-written; run "
-                f"the sweep again (with a new process pool, if it was "
-                f"one) to train the rest."
-            ) from err
-        raise
+    return _Attempt(train_fn, save_models, sweep)(*job_args)
 
 
 # How often a sweep looks whether another sweep finished a run it waits
-# for (seconds).
+# for, and says that it still waits (seconds).
 POLL = 2.0
+REMIND = 300.0
 
 
-def _wait_for_others(todo, train_fn, save_models, executor, gpus, bar):
-    """Runs that another sweep held when this one came to them: wait for
-    their results, and train any whose claim went stale (its owner died)
-    or was released without a result."""
-    waiting = [job for job in todo if job.outcome is None]
-    if not waiting:
-        return
-    print(
-        f"{len(waiting)} runs are being trained by another sweep "
-        f"({claims.describe(claims.owner(waiting[0].folder))}, ...); "
-        f"waiting for them. A claim silent for {claims.STALE_AFTER:.0f} s "
-        f"is taken over."
-    )
-    attempt = _Attempt(train_fn, save_models)
-    while waiting:
-        time.sleep(POLL)
-        retry = []
-        for job in waiting:
-            saved = read_run(job.folder)
-            if saved is not None and claims.owner(job.folder) is None:
-                _check_same_run(job.folder, saved, *job.run)
-                if not save_models or _model_matches(job.folder, saved):
-                    job.outcome = (saved["metrics"], True)
-                    bar.update()
+class _Runner:
+    """How one sweep trains its runs: here, or on an executor's workers,
+    then waiting for the runs other sweeps hold."""
+
+    def __init__(self, train_fn, save_models, executor, gpus, bar):
+        self.train_fn = train_fn
+        self.save_models = save_models
+        self.executor = executor
+        self.gpus = gpus
+        self.bar = bar
+        self.sweep = uuid.uuid4().hex
+        self.payload = None
+
+    def _args(self, job) -> tuple:
+        return (job.folder, *job.run, self.gpus[job.folder], job.take_over)
+
+    def here(self, job) -> None:
+        attempt = _Attempt(self.train_fn, self.save_models, self.sweep)
+        job.outcome = attempt(*self._args(job))
+        self.bar.update(job.outcome is not None)
+
+    def elsewhere(self, jobs) -> None:
+        """Submit ``jobs`` to the executor and record each outcome as it
+        comes back; on a failure, cancel what has not started and raise
+        (finished runs are saved, and a new sweep resumes)."""
+        if not jobs:
+            return
+        if self.payload is None:  # packed and sent once per sweep
+            payload, digest = cluster.pack(self.train_fn)
+            self.payload = cluster.share(self.executor, payload), digest
+        futures = {
+            cluster.submit(
+                self.executor,
+                _run_task,
+                *self.payload,
+                self.save_models,
+                self.sweep,
+                self._args(job),
+                gpus=self.gpus[job.folder] or 0.0,
+            ): job
+            for job in jobs
+        }
+        job = None
+        try:
+            for future in cluster.as_completed(self.executor, list(futures)):
+                job = futures[future]
+                job.outcome = future.result()
+                self.bar.update(job.outcome is not None)
+        except BaseException as err:
+            cluster.cancel(self.executor, list(futures))
+            if type(err).__name__ in ("BrokenProcessPool", "KilledWorker"):
+                done = sum(j.outcome is not None for j in jobs)
+                raise RuntimeError(
+                    f"Training {job.name!r} (seed {job.seed}) ended its "
+                    f"worker process ({type(err).__name__}), most often by "
+                    f"running out of memory: give each worker more (fewer "
+                    f"workers per machine, or a larger memory limit). The "
+                    f"{done} runs that finished are saved and none is "
+                    f"half-written; run the sweep again (with a new "
+                    f"process pool, if it was one) to train the rest."
+                ) from err
+            raise
+
+    def wait_for_others(self, todo) -> None:
+        """Runs that another sweep held when this one came to them: wait
+        for their results, and train any whose claim went stale (its
+        owner died) or was released without a result."""
+        waiting = [job for job in todo if job.outcome is None]
+        said = -math.inf
+        while waiting:
+            if time.monotonic() - said > REMIND:
+                holder = claims.describe(claims.owner(waiting[0].folder))
+                print(
+                    f"{len(waiting)} runs are claimed by other processes "
+                    f"({holder}, ...); waiting for their results. A claim "
+                    f"whose heartbeat stops for {claims.STALE_AFTER:.0f} s "
+                    f"is taken over."
+                )
+                said = time.monotonic()
+            time.sleep(POLL)
+            retry = []
+            for job in waiting:
+                if self._finished_by_another(job):
                     continue
-            if claims.owner(job.folder) is None or claims.is_stale(job.folder):
-                retry.append(job)
-        if retry and executor is None:
-            for job in retry:
-                job.outcome = attempt(job.folder, *job.run, gpus=None)
-                bar.update(job.outcome is not None)
-        elif retry:
-            _run_elsewhere(retry, train_fn, save_models, executor, gpus, bar)
-        waiting = [job for job in waiting if job.outcome is None]
+                if claims.owner(job.folder) is None or claims.is_stale(
+                    job.folder
+                ):
+                    job.take_over = claims.signature(job.folder)
+                    retry.append(job)
+            if self.executor is None:
+                for job in retry:
+                    self.here(job)
+            else:
+                self.elsewhere(retry)
+            waiting = [job for job in waiting if job.outcome is None]
+
+    def _finished_by_another(self, job) -> bool:
+        saved = read_run(job.folder)
+        if saved is None or claims.owner(job.folder) is not None:
+            return False
+        _check_same_run(job.folder, saved, *job.run)
+        if self.save_models and not _model_matches(job.folder, saved):
+            return False
+        job.outcome = (saved["metrics"], saved.get("sweep") != self.sweep)
+        self.bar.update()
+        return True
 
 
 def _say_what_is_found(where: str, found: int, total: int) -> None:
@@ -429,7 +465,7 @@ def _check_same_run(folder, saved, name, seed, config) -> None:
 
 
 def _train_and_claim(
-    folder, name, seed, config, train_fn, save_models, extra=None
+    folder, name, seed, config, train_fn, save_models, extra=None, sweep=None
 ):
     """Train one run, then write its record and (with save_models) its
     model in place; returns (metrics, reused). The model is trained into
@@ -456,10 +492,11 @@ def _train_and_claim(
             "metrics": metrics,
             "history": history.to_dict("records"),
             "model": _fingerprint(private) if save_models else None,
+            "sweep": sweep,
         }
         other = _claim(folder, record)
         if other is not None:
-            return other["metrics"], True
+            return other["metrics"], other.get("sweep") != sweep
         if save_models:
             os.replace(private, model)
     finally:

@@ -124,6 +124,18 @@ def same_histories(folder, serial):
     )
 
 
+def cluster_sweep(client, train_fn, folder, **options):
+    return lu.run_sweep(
+        CONFIGS,
+        SEEDS,
+        train_fn,
+        folder,
+        progress=False,
+        executor=client,
+        **options,
+    )
+
+
 def nothing_left_behind(folder):
     """Every run saved whole, and no claim or temporary file left."""
     for run in folder.iterdir():
@@ -137,14 +149,7 @@ def test_a_cluster_sweep_equals_the_serial_one(
     log = tmp_path / "log"
     train_fn = partial(train_logged, data=data, log=log)
     with distributed.Client(cluster) as client:
-        results = lu.run_sweep(
-            CONFIGS,
-            SEEDS,
-            train_fn,
-            tmp_path / "runs",
-            progress=False,
-            executor=client,
-        )
+        results = cluster_sweep(client, train_fn, tmp_path / "runs")
         assert not results["reused"].any()
         same_results(results, serial)
         same_histories(tmp_path / "runs", serial)
@@ -155,14 +160,7 @@ def test_a_cluster_sweep_equals_the_serial_one(
         assert os.getpid() not in {e["pid"] for e in trained}
         nothing_left_behind(tmp_path / "runs")
         # Run again: everything is found, nothing trains.
-        again = lu.run_sweep(
-            CONFIGS,
-            SEEDS,
-            train_fn,
-            tmp_path / "runs",
-            progress=False,
-            executor=client,
-        )
+        again = cluster_sweep(client, train_fn, tmp_path / "runs")
     assert again["reused"].all() and len(events(log)) == len(RUNS)
     same_results(again, serial)
 
@@ -174,14 +172,7 @@ def test_a_process_pool_sweep_equals_the_serial_one(data, serial, tmp_path):
         # the serial reference.
         pool.submit(torch.set_num_threads, 1).result()
         pool.submit(torch.set_num_threads, 1).result()
-        results = lu.run_sweep(
-            CONFIGS,
-            SEEDS,
-            train_fn,
-            tmp_path / "runs",
-            progress=False,
-            executor=pool,
-        )
+        results = cluster_sweep(pool, train_fn, tmp_path / "runs")
     same_results(results, serial)
 
 
@@ -195,14 +186,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
     with distributed.Client(cluster) as client:
         sweeping = threading.Thread(
             target=lambda: out.update(
-                results=lu.run_sweep(
-                    CONFIGS,
-                    SEEDS,
-                    train_fn,
-                    folder,
-                    progress=False,
-                    executor=client,
-                )
+                results=cluster_sweep(client, train_fn, folder)
             )
         )
         sweeping.start()
@@ -246,14 +230,7 @@ def test_two_sweeps_at_once_train_each_run_once(
     def one_sweep(key):
         # Each sweep its own client, as two notebooks would have.
         with distributed.Client(cluster.scheduler_address) as client:
-            out[key] = lu.run_sweep(
-                CONFIGS,
-                SEEDS,
-                train_fn,
-                folder,
-                progress=False,
-                executor=client,
-            )
+            out[key] = cluster_sweep(client, train_fn, folder)
 
     sweeps = [threading.Thread(target=one_sweep, args=(k,)) for k in "ab"]
     for t in sweeps:
@@ -366,8 +343,10 @@ def test_placement_and_executors_are_checked_before_anything_trains(
 
 
 def test_a_claim_is_held_once_and_taken_over_when_its_owner_is_gone(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
+    monkeypatch.setattr(claims, "STALE_AFTER", 0.5)
+    monkeypatch.setattr(claims, "HEARTBEAT", 0.1)
     run = tmp_path / "run"
     held = claims.acquire(run)
     assert held is not None and claims.acquire(run) is None
@@ -382,13 +361,32 @@ def test_a_claim_is_held_once_and_taken_over_when_its_owner_is_gone(
     taken = claims.acquire(run)
     assert taken is not None and claims.owner(run)["pid"] == os.getpid()
     taken.release()
-    # Another machine's claim: kept while its heartbeat is recent, taken
-    # over once it has been silent for STALE_AFTER seconds.
-    record = {"host": "elsewhere", "pid": 1, "token": "far"}
-    (run / claims.CLAIM_FILE).write_text(json.dumps(record))
-    assert claims.acquire(run) is None
-    silent = time.time() - claims.STALE_AFTER - 1
-    os.utime(run / claims.CLAIM_FILE, (silent, silent))
+    # Another machine's claim, judged by this process's own clock: kept
+    # while its heartbeat goes on ...
+    beating = claims.acquire(run)
+    far = {"host": "elsewhere", "pid": 1, "token": beating.token}
+    (run / claims.CLAIM_FILE).write_text(json.dumps(far))
+    for _ in range(8):
+        assert claims.acquire(run) is None
+        time.sleep(0.15)
+    # ... taken over once it has been seen silent for STALE_AFTER.
+    beating._stop.set()
+    time.sleep(0.2)
+    assert claims.acquire(run) is None  # silent, but not for long yet
+    time.sleep(0.6)
+    taken = claims.acquire(run)
+    assert taken is not None and claims.owner(run)["token"] == taken.token
+    taken.release()
+    # A claim hours old is gone at first sight; a sweep that found one
+    # stale sends its worker to take over exactly that claim, no other.
+    (run / claims.CLAIM_FILE).write_text(json.dumps(far))
+    assert claims.acquire(run, take_over=(0, 0)) is None
+    taken = claims.acquire(run, take_over=claims.signature(run))
+    assert taken is not None
+    taken.release()
+    (run / claims.CLAIM_FILE).write_text(json.dumps(far))
+    hours_ago = time.time() - 3 * 3600
+    os.utime(run / claims.CLAIM_FILE, (hours_ago, hours_ago))
     taken = claims.acquire(run)
     assert taken is not None
     taken.release()

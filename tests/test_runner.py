@@ -28,6 +28,20 @@ x = 1
 """
 
 
+def smoke_run(notebooks, output, *options):
+    return run_all.main(
+        [
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(notebooks),
+            "--output",
+            str(output),
+            *options,
+        ]
+    )
+
+
 @pytest.fixture
 def notebooks(tmp_path):
     folder = tmp_path / "notebooks"
@@ -40,16 +54,7 @@ def notebooks(tmp_path):
 def test_runner_reports_table_and_names_failing_cell(
     notebooks, tmp_path, capsys
 ):
-    code = run_all.main(
-        [
-            "--profile",
-            "smoke",
-            "--notebooks",
-            str(notebooks),
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = smoke_run(notebooks, tmp_path / "out")
     out, err = capsys.readouterr()
     assert code == 1
     assert re.search(r"^01_ok +ok +\d+\.\d$", out, re.M)
@@ -129,18 +134,7 @@ def test_jobs_run_notebooks_at_once_with_the_same_table(
     pytest.importorskip("distributed")
     (notebooks / "03_where.py").write_text(WHERE)
     (notebooks / "04_where.py").write_text(WHERE)
-    code = run_all.main(
-        [
-            "--profile",
-            "smoke",
-            "--notebooks",
-            str(notebooks),
-            "--output",
-            str(tmp_path / "out"),
-            "--jobs",
-            "2",
-        ]
-    )
+    code = smoke_run(notebooks, tmp_path / "out", "--jobs", "2")
     out, err = capsys.readouterr()
     assert code == 1  # 02_fails fails, as when run one at a time
     assert "Notebooks run on the Dask cluster" in out and "2 workers" in out
