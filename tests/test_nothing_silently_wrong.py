@@ -149,6 +149,9 @@ def test_3_two_sweeps_with_different_configs_never_mix(tmp_path):
         return pd.DataFrame({"epoch": [1]}), {"lr_trained": config["lr"]}
 
     def train_a(config, seed):
+        # B took A's claim over (A's heartbeat starved past STALE_AFTER):
+        # only the run's record now keeps the two apart.
+        (lu.run_dir(tmp_path, "a", 0) / "claim.json").unlink()
         lu.run_sweep(
             {"a": {"lr": 0.2}}, [0], train_b, tmp_path, progress=False
         )
@@ -176,6 +179,8 @@ def test_3_a_run_finished_meanwhile_with_the_same_config_is_used(tmp_path):
         return pd.DataFrame({"epoch": [1]}), {"who": "inner"}
 
     def outer(config, seed):
+        # The other process took this one's claim over (see above).
+        (lu.run_dir(tmp_path, "a", 0) / "claim.json").unlink()
         lu.run_sweep({"a": {"lr": 0.1}}, [0], inner, tmp_path, progress=False)
         return pd.DataFrame({"epoch": [1]}), {"who": "outer"}
 
