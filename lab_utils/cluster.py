@@ -223,10 +223,20 @@ def submit(executor, fn, *args, gpus: float = 0.0):
 
 def share(executor, payload: bytes):
     """The payload as the workers should receive it: on Dask, scattered
-    once (each worker fetches it once); else the bytes themselves."""
+    once to every worker (so that one worker's death does not lose it);
+    else the bytes themselves."""
     if is_dask_client(executor):
-        return executor.scatter(payload, hash=False)
+        return executor.scatter(payload, hash=False, broadcast=True)
     return payload
+
+
+def lost_data(err: BaseException) -> bool:
+    """Whether ``err`` is Dask cancelling a task because data it needed
+    was lost with the workers that held it (scattered data cannot be
+    computed again), rather than anyone cancelling it."""
+    return type(err).__name__ == "FutureCancelledError" and (
+        getattr(err, "reason", None) == "already forgotten"
+    )
 
 
 def cancel(executor, futures) -> None:

@@ -265,6 +265,9 @@ def _run_task(payload, digest, save_models, sweep, job_args):
 # for, and says that it still waits (seconds).
 POLL = 2.0
 REMIND = 300.0
+# How many times a sweep sends its train_fn again when the workers that
+# held it died.
+RESENDS = 3
 
 
 class _Runner:
@@ -291,9 +294,30 @@ class _Runner:
     def elsewhere(self, jobs) -> None:
         """Submit ``jobs`` to the executor and record each outcome as it
         comes back; on a failure, cancel what has not started and raise
-        (finished runs are saved, and a new sweep resumes)."""
-        if not jobs:
-            return
+        (finished runs are saved, and a new sweep resumes). When the
+        workers that held the sweep's train_fn all died, it is sent again
+        and the runs without an outcome are submitted again."""
+        for resend in range(RESENDS + 1):
+            lost = self._submit(jobs)
+            if not lost:
+                return
+            jobs = [job for job in jobs if job.outcome is None]
+            self.payload = None
+            print(
+                f"The Dask workers that held this sweep's train_fn died; "
+                f"sending it again and resubmitting {len(jobs)} runs."
+            )
+        raise RuntimeError(
+            f"The Dask workers kept dying ({RESENDS + 1} times in a row, "
+            f"each time losing this sweep's train_fn). The runs that "
+            f"finished are saved and none is half-written; look at the "
+            f"workers' logs (memory, a crash in train_fn), then run the "
+            f"sweep again to train the rest."
+        )
+
+    def _submit(self, jobs) -> bool:
+        """Submit and collect ``jobs``; True when the payload was lost (a
+        task was cancelled by the scheduler, not by this sweep)."""
         if self.payload is None:  # packed and sent once per sweep
             payload, digest = cluster.pack(self.train_fn)
             self.payload = cluster.share(self.executor, payload), digest
@@ -317,6 +341,8 @@ class _Runner:
                 self.bar.update(job.outcome is not None)
         except BaseException as err:
             cluster.cancel(self.executor, list(futures))
+            if cluster.lost_data(err):
+                return True
             if type(err).__name__ in ("BrokenProcessPool", "KilledWorker"):
                 done = sum(j.outcome is not None for j in jobs)
                 raise RuntimeError(
@@ -329,6 +355,7 @@ class _Runner:
                     f"process pool, if it was one) to train the rest."
                 ) from err
             raise
+        return False
 
     def wait_for_others(self, todo) -> None:
         """Runs that another sweep held when this one came to them: wait
