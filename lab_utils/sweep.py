@@ -297,9 +297,8 @@ class _Runner:
         (finished runs are saved, and a new sweep resumes). When the
         workers that held the sweep's train_fn all died, it is sent again
         and the runs without an outcome are submitted again."""
-        for resend in range(RESENDS + 1):
-            lost = self._submit(jobs)
-            if not lost:
+        for _ in range(RESENDS + 1):
+            if not jobs or not self._submit(jobs):
                 return
             jobs = [job for job in jobs if job.outcome is None]
             self.payload = None
