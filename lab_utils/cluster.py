@@ -106,12 +106,29 @@ def kind(executor) -> str:
     if is_dask_client(executor):
         return "dask"
     if isinstance(executor, concurrent.futures.Executor):
+        _refuse_a_forked_pool(executor)
         return "pool"
     raise ValueError(
         f"executor must be None, a concurrent.futures executor (e.g. "
         f"ProcessPoolExecutor) or a Dask distributed.Client, not "
         f"{type(executor).__name__}."
     )
+
+
+def _refuse_a_forked_pool(executor) -> None:
+    """A process pool that forks copies a process whose torch (and Dask)
+    threads do not survive the fork: a run can then hang for good, with
+    no error. Refused, with the pool to make instead."""
+    context = getattr(executor, "_mp_context", None)
+    if context is not None and context.get_start_method() == "fork":
+        raise ValueError(
+            "This process pool starts its workers by fork, and a forked "
+            "worker can hang for good inside torch (the threads of this "
+            "process do not survive the fork). Make the pool with "
+            "ProcessPoolExecutor(n, mp_context=multiprocessing."
+            "get_context('spawn')), or pass a Dask client "
+            "(lu.sweep_executor('local:n'))."
+        )
 
 
 def is_dask_client(executor) -> bool:

@@ -233,9 +233,15 @@ class _Attempt:
         with claim:
             saved = read_run(folder, set_aside_damaged=True)
             if saved is not None:
-                _check_same_run(folder, saved, name, seed, config)
-                if not self.save_models or _model_matches(folder, saved):
-                    return saved["metrics"], saved.get("sweep") != self.sweep
+                outcome = _outcome(
+                    folder,
+                    saved,
+                    (name, seed, config),
+                    self.save_models,
+                    self.sweep,
+                )
+                if outcome is not None:
+                    return outcome
                 # Its model is missing or not the one it recorded: the
                 # record goes, and the run is trained again.
                 (folder / RUN_FILE).unlink(missing_ok=True)
@@ -393,12 +399,23 @@ class _Runner:
         saved = read_run(job.folder)
         if saved is None or claims.owner(job.folder) is not None:
             return False
-        _check_same_run(job.folder, saved, *job.run)
-        if self.save_models and not _model_matches(job.folder, saved):
+        job.outcome = _outcome(
+            job.folder, saved, job.run, self.save_models, self.sweep
+        )
+        if job.outcome is None:
             return False
-        job.outcome = (saved["metrics"], saved.get("sweep") != self.sweep)
         self.bar.update()
         return True
+
+
+def _outcome(folder, saved, run, save_models, sweep) -> tuple | None:
+    """A saved run's (metrics, reused), or None when its model is missing
+    or not the one it recorded. A changed run is an error; ``reused`` is
+    False for a run this sweep trained (on a worker, say)."""
+    _check_same_run(folder, saved, *run)
+    if save_models and not _model_matches(folder, saved):
+        return None
+    return saved["metrics"], saved.get("sweep") != sweep
 
 
 def _say_what_is_found(where: str, found: int, total: int) -> None:

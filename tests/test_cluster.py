@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from multiprocessing import get_context
 
 import pandas as pd
 import pytest
@@ -167,7 +168,7 @@ def test_a_cluster_sweep_equals_the_serial_one(
 
 def test_a_process_pool_sweep_equals_the_serial_one(data, serial, tmp_path):
     train_fn = partial(train_logged, data=data, log=tmp_path / "log")
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         # A fresh process starts with torch's default threads: one, as
         # the serial reference.
         pool.submit(torch.set_num_threads, 1).result()
@@ -335,6 +336,11 @@ def test_placement_and_executors_are_checked_before_anything_trains(
         lu.run_sweep({"a": {}}, [0], train_fn, tmp_path, gpus_per_run=1)
     with pytest.raises(ValueError, match="executor must be None"):
         lu.run_sweep({"a": {}}, [0], train_fn, tmp_path, executor="local")
+    # A forked process pool can hang for good in torch (its threads do
+    # not survive a fork): refused, with the spawn pool to use instead.
+    with ProcessPoolExecutor(1, mp_context=get_context("fork")) as pool:
+        with pytest.raises(ValueError, match=r"get_context\("):
+            lu.run_sweep({"a": {}}, [0], train_fn, tmp_path, executor=pool)
     with pytest.raises(ValueError, match="SCHEDULER must be None"):
         lu.sweep_executor(8786)
     with pytest.raises(ValueError, match="local:2"):
