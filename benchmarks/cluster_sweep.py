@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     train = lu.load_dataset(
         "cifar10", n_samples=args.n_images, seed=0, download=False
@@ -70,12 +70,7 @@ def main() -> None:
         serial_s = time.perf_counter() - start
 
         start = time.perf_counter()
-        cluster = LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-        )
+        cluster = lu.cluster.local_cluster(args.workers)
         client = Client(cluster)
         startup_s = time.perf_counter() - start
         start = time.perf_counter()

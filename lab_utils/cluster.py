@@ -43,6 +43,39 @@ def sweep_executor(scheduler: str | None = None):
     return client
 
 
+# What each worker process of a local cluster gets: one thread for torch
+# and its BLAS libraries (one worker per core), as Dask would set.
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
+def local_cluster(n_workers: int, threads_per_worker: int = 1, **options):
+    """A Dask LocalCluster of ``n_workers`` worker processes (single-
+    threaded by default) on this machine. Dask's nannies would write
+    their workers' settings into this process's environment before
+    starting each worker (one BLAS thread for every program it starts
+    afterwards, and the malloc trim that makes torch 2.7x slower): here
+    the workers get their threads in their own environment, and this
+    process's is left alone. ``options`` go to LocalCluster."""
+    import dask
+    from distributed import LocalCluster
+
+    # The nannies read this setting when they are made, inside the
+    # constructor; a restarted worker reuses its nanny's.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=":0",
+            env={**WORKER_ENV, **options.pop("env", {})},
+            **options,
+        )
+
+
 def connect(scheduler: str):
     """A Dask ``Client``: of a new local cluster (``"local"``,
     ``"local:N"``), closed with it, or of the running cluster at an
@@ -69,13 +102,7 @@ def connect(scheduler: str):
                 f"SCHEDULER = {scheduler!r}: after 'local:' give the "
                 f"number of worker processes, e.g. 'local:2'."
             )
-        # Dask gives each worker process one thread for torch too.
-        return Client(
-            n_workers=int(workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-        )
+        return Client(local_cluster(int(workers)))
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:

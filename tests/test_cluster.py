@@ -83,12 +83,7 @@ def data(data_dir):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-    ) as local:
+    with lu.cluster.local_cluster(2) as local:
         yield local
 
 
@@ -253,12 +248,8 @@ def test_two_sweeps_at_once_train_each_run_once(
 def test_runs_that_need_a_gpu_go_to_the_worker_that_has_one(data, tmp_path):
     # One worker offers a GPU (this machine has none: it trains on its
     # CPU, and warns in its log), the other offers none.
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        resources={"GPU": 1},
-        processes=True,
-        dashboard_address=":0",
+    with lu.cluster.local_cluster(
+        1, threads_per_worker=2, resources={"GPU": 1}
     ) as local:
         plain = subprocess.Popen(
             [
@@ -324,6 +315,28 @@ def test_runs_that_need_a_gpu_go_to_the_worker_that_has_one(data, tmp_path):
         spans[(e["name"], e["seed"])].append(e["at"])
     order = sorted(spans.values())
     assert any(b[0] < a[1] for a, b in zip(order, order[1:]))
+
+
+def test_a_local_cluster_leaves_this_process_environment_alone():
+    # Dask's nannies write their workers' settings (one BLAS thread, a
+    # malloc trim that slows torch 2.7x) into the environment of the
+    # process that starts them, so every notebook kernel or program it
+    # started afterwards ran with them.
+    watched = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"]
+    before = {var: os.environ.get(var) for var in watched}
+    client = lu.sweep_executor("local:1")
+    try:
+        (worker,) = client.run(
+            lambda: (
+                torch.get_num_threads(),
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            )
+        ).values()
+    finally:
+        client.close()
+    assert {var: os.environ.get(var) for var in watched} == before
+    # Its worker still has one torch thread, and no malloc trim.
+    assert worker == (1, None)
 
 
 def test_placement_and_executors_are_checked_before_anything_trains(
