@@ -20,6 +20,7 @@ The numbers are upper bounds where a run stops early (early stopping).
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -300,11 +301,53 @@ def cpu_probe(recipe: str, config: tuple, dataset: str, steps: int = 3):
         return min(times)
 
     one_step()
+    before = _scheduled_seconds()
     per_step = fastest(one_step, steps)
     model.eval()
     with torch.no_grad():
         per_forward = fastest(lambda: step(model, (X, y)), 2) / batch
+    _note_waiting(before, _scheduled_seconds())
     return per_step, per_forward
+
+
+# What share of their time the probes' threads spent waiting for a core
+# (Linux's run-queue wait): near 0 on an idle machine, a half or more
+# when other work keeps every core busy, and the probe then runs several
+# times slower than the lab will.
+_PROBE_WAITING: list[float] = []
+
+
+def _scheduled_seconds() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of this
+    process's threads so far, from /proc/self/task/*/schedstat; None
+    where the system does not report them."""
+    running = waiting = 0
+    try:
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(os.path.join(task.path, "schedstat")) as f:
+                    on_cpu, queued = f.read().split()[:2]
+            except FileNotFoundError:  # the thread ended meanwhile
+                continue
+            running += int(on_cpu)
+            waiting += int(queued)
+    except (OSError, ValueError):
+        return None
+    return running / 1e9, waiting / 1e9
+
+
+def _note_waiting(before, after) -> None:
+    if before is None or after is None:
+        return
+    running, waiting = (b - a for a, b in zip(before, after))
+    if running + waiting > 0:
+        _PROBE_WAITING.append(max(waiting, 0.0) / (running + waiting))
+
+
+def probe_waiting() -> float | None:
+    """The largest share of time the CPU probes so far spent waiting for
+    a core (0 to 1), or None where the system does not say."""
+    return max(_PROBE_WAITING, default=None)
 
 
 @cache

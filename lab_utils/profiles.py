@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from . import dry_run
-from .costs import LabPlan, plan_work
+from .costs import LabPlan, plan_work, probe_waiting
 from .data import default_data_dir, resolve_data_dir
 from .data.catalog import is_whole
 from .engine import default_device, seed_everything
@@ -553,13 +553,12 @@ class LabRun:
         )
         with torch.random.fork_rng(devices=[]):
             text = plan_lab(self.lab, self.profile).describe(on_cpu=probe)
-        load = _other_load() if probe else None
-        if load is not None:
+        busy = _other_work() if probe else None
+        if busy is not None:
             text += (
                 f"\n(other work kept this CPU busy while it was timed: "
-                f"load {load:.1f} on {os.cpu_count()} cores; the CPU "
-                f"minutes hold for a machine this busy, and fall when it "
-                f"frees up)"
+                f"{busy}; the CPU minutes hold for a machine this busy, "
+                f"and fall when it frees up)"
             )
         return text
 
@@ -572,15 +571,30 @@ class LabRun:
         )
 
 
-def _other_load() -> float | None:
-    """The 1-minute load average when other work fills every core (the
-    probe then runs several times slower: threads wait for each other),
-    else None; None too where the system does not report it."""
+# The share of time the CPU probe may wait for a core before the banner
+# says that other work slowed it.
+BUSY_WAITING = 0.2
+
+
+def _other_work() -> str | None:
+    """How other work slowed the CPU probe (its threads then wait for a
+    core, and for each other), or None when it did not. Where Linux
+    reports it, the share of the probe's time spent waiting for a core,
+    measured during the probe itself; elsewhere the 1-minute load
+    average (which lags) when it fills every core."""
+    waiting = probe_waiting()
+    if waiting is not None:
+        if waiting < BUSY_WAITING:
+            return None
+        return f"its threads waited for a core {waiting:.0%} of the time"
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-    return load if load >= (os.cpu_count() or 1) else None
+    cores = os.cpu_count() or 1
+    if load < cores:
+        return None
+    return f"load {load:.1f} on {cores} cores"
 
 
 def _device_name(device: torch.device) -> str:

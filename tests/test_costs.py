@@ -1,6 +1,9 @@
 """The cost model: counted FLOPs, the full profile's budget, the plan."""
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -116,16 +119,42 @@ def test_banner_prints_the_prediction_for_its_profile(tmp_path):
     assert "on a T4" in smoke.banner()
 
 
+def fresh_probes(monkeypatch):
+    """Forget earlier probes, so that the next banner times this CPU."""
+    costs.cpu_probe.cache_clear()
+    costs.cpu_tsne_probe.cache_clear()
+    monkeypatch.setattr(costs, "_PROBE_WAITING", [])
+
+
 def test_banner_says_when_other_work_slowed_its_probe(monkeypatch, tmp_path):
     run = lu.start_lab(
         "05_fashion_pca_tsne", "cpu", data_dir=tmp_path, device="cpu"
     )
+    # Real contention: a busy process on every core while it probes.
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        time.sleep(0.5)
+        fresh_probes(monkeypatch)
+        slowed = run.banner()
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert "waited for a core" in slowed, slowed
+    fresh_probes(monkeypatch)
+    assert "busy" not in run.banner()
+    # Where the system does not say how long threads waited, the load
+    # average (which lags) does; and where there is none, nothing.
+    monkeypatch.setattr(costs, "_scheduled_seconds", lambda: None)
+    fresh_probes(monkeypatch)
     cores = os.cpu_count()
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 1.5, 0.0, 0.0))
     assert f"load {cores + 1.5:.1f} on {cores} cores" in run.banner()
     monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
     assert "busy" not in run.banner()
-    # Systems without a load average say nothing about it.
     monkeypatch.delattr(os, "getloadavg")
     assert "busy" not in run.banner()
 
