@@ -300,6 +300,20 @@ def as_completed(executor, futures):
     return concurrent.futures.as_completed(futures)
 
 
+def settle_worker() -> None:
+    """Before a run trains on a Dask worker: undo the nanny's malloc trim,
+    and give torch the threads the worker's environment asks for
+    (OMP_NUM_THREADS). A worker process re-imports the main module of the
+    program that started the cluster, and where that imports torch (a
+    script, run_all), torch had chosen its threads before the worker's
+    environment was set: each worker would then use every core."""
+    undo_malloc_trim()
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        if torch.get_num_threads() != int(threads):
+            torch.set_num_threads(int(threads))
+
+
 def undo_malloc_trim() -> None:
     """Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536,
     which also turns off glibc's adaptive mmap threshold: every tensor

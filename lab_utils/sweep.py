@@ -262,7 +262,7 @@ class _Attempt:
 
 def _run_task(payload, digest, save_models, sweep, job_args):
     """What a worker runs for one run of a sweep."""
-    cluster.undo_malloc_trim()
+    cluster.settle_worker()
     train_fn = cluster.unpack(payload, digest)
     return _Attempt(train_fn, save_models, sweep)(*job_args)
 

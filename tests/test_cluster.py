@@ -339,6 +339,48 @@ def test_a_local_cluster_leaves_this_process_environment_alone():
     assert worker == (1, None)
 
 
+THREADS_SCRIPT = """
+import sys
+
+import pandas as pd
+import torch  # before the workers start: each re-imports this module
+
+import lab_utils as lu
+
+
+def threads(config, seed):
+    n = torch.get_num_threads()
+    return pd.DataFrame({"epoch": [1], "threads": [n]}), {"threads": n}
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    client = lu.sweep_executor("local:1")
+    results = lu.run_sweep(
+        {"a": {}}, [0], threads, sys.argv[1], progress=False,
+        executor=client,
+    )
+    client.close()
+    print("threads", results["threads"].item())
+"""
+
+
+def test_a_local_workers_runs_train_on_one_thread(tmp_path):
+    # A worker process re-imports the main module of the program that
+    # started it; where that imports torch (a script, run_all), torch is
+    # set up before the worker's environment asks for one thread.
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "threads 1" in done.stdout, done.stdout
+
+
 def test_placement_and_executors_are_checked_before_anything_trains(
     tmp_path, monkeypatch
 ):
