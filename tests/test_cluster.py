@@ -365,7 +365,7 @@ if __name__ == "__main__":
 """
 
 
-def test_a_local_workers_runs_train_on_one_thread(tmp_path):
+def test_runs_on_local_workers_train_on_one_thread(tmp_path):
     # A worker process re-imports the main module of the program that
     # started it; where that imports torch (a script, run_all), torch is
     # set up before the worker's environment asks for one thread.
