@@ -60,20 +60,32 @@ def local_cluster(n_workers: int, threads_per_worker: int = 1, **options):
     afterwards, and the malloc trim that makes torch 2.7x slower): here
     the workers get their threads in their own environment, and this
     process's is left alone. ``options`` go to LocalCluster."""
-    import dask
     from distributed import LocalCluster
 
-    # The nannies read this setting when they are made, inside the
-    # constructor; a restarted worker reuses its nanny's.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+    with _own_environment():
         return LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            dashboard_address=":0",
-            env={**WORKER_ENV, **options.pop("env", {})},
-            **options,
+            **_local_options(n_workers, threads_per_worker, options)
         )
+
+
+def _own_environment():
+    """Dask's pre-spawn environment off while a local cluster is made (its
+    nannies read the setting then, inside the constructor, and a
+    restarted worker reuses its nanny's)."""
+    import dask
+
+    return dask.config.set({"distributed.nanny.pre-spawn-environ": {}})
+
+
+def _local_options(n_workers, threads_per_worker, options) -> dict:
+    return {
+        "n_workers": n_workers,
+        "threads_per_worker": threads_per_worker,
+        "processes": True,
+        "dashboard_address": ":0",
+        **options,
+        "env": {**WORKER_ENV, **options.get("env", {})},
+    }
 
 
 def connect(scheduler: str):
@@ -102,7 +114,10 @@ def connect(scheduler: str):
                 f"SCHEDULER = {scheduler!r}: after 'local:' give the "
                 f"number of worker processes, e.g. 'local:2'."
             )
-        return Client(local_cluster(int(workers)))
+        # The client makes the cluster itself, so that closing the client
+        # closes it (and its workers) too.
+        with _own_environment():
+            return Client(**_local_options(int(workers), 1, {}))
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as err:

@@ -334,6 +334,8 @@ def test_a_local_cluster_leaves_this_process_environment_alone():
         ).values()
     finally:
         client.close()
+    # Closing the client closes the cluster it started (its workers).
+    assert client.cluster.status.name == "closed"
     assert {var: os.environ.get(var) for var in watched} == before
     # Its worker still has one torch thread, and no malloc trim.
     assert worker == (1, None)
