@@ -103,23 +103,22 @@ def run_sweep(
     seeds = list(seeds)
     # First what is on disk (each record read once): a changed run is an
     # error before anything trains, and the student is told what is kept.
+    # This sweep's id, written into each record it trains: a run found
+    # now was trained by another, and is reused.
+    sweep = uuid.uuid4().hex
     jobs = []
     for name in configs:
         for seed in seeds:
             # Plain JSON types, as they will be read back.
             config = json.loads(json.dumps(configs[name], default=_plain))
-            folder = run_dir(results_dir, name, seed)
-            saved = read_run(folder, set_aside_damaged=True)
+            job = _Job(name, seed, config, run_dir(results_dir, name, seed))
+            saved = read_run(job.folder, set_aside_damaged=True)
             if saved is None:
-                _warn_if_old_layout(folder)
+                _warn_if_old_layout(job.folder)
             else:
-                _check_same_run(folder, saved, name, seed, config)
-            reuse = saved is not None and (
-                not save_models or _model_matches(folder, saved)
-            )
-            job = _Job(name, seed, config, folder)
-            if reuse:
-                job.outcome = (saved["metrics"], True)
+                job.outcome = _outcome(
+                    job.folder, saved, job.run, save_models, sweep
+                )
             jobs.append(job)
     todo = [job for job in jobs if job.outcome is None]
     gpus = _placement(gpus_per_run, todo, executor, how, train_fn)
@@ -133,7 +132,7 @@ def run_sweep(
         unit="run",
         disable=not progress_enabled(progress) or None,
     )
-    runner = _Runner(train_fn, save_models, executor, gpus, bar)
+    runner = _Runner(train_fn, save_models, executor, gpus, bar, sweep)
     try:
         if how == "serial":
             for job in todo:
@@ -280,13 +279,13 @@ class _Runner:
     """How one sweep trains its runs: here, or on an executor's workers,
     then waiting for the runs other sweeps hold."""
 
-    def __init__(self, train_fn, save_models, executor, gpus, bar):
+    def __init__(self, train_fn, save_models, executor, gpus, bar, sweep):
         self.train_fn = train_fn
         self.save_models = save_models
         self.executor = executor
         self.gpus = gpus
         self.bar = bar
-        self.sweep = uuid.uuid4().hex
+        self.sweep = sweep
         self.payload = None
 
     def _args(self, job) -> tuple:
