@@ -211,6 +211,27 @@ def test_random_crop_is_a_shifted_window(data_dir):
     assert not torch.equal(out, X)
 
 
+def test_shift_moves_digits_by_up_to_two_pixels_and_never_mirrors(data_dir):
+    mnist = lu.load_dataset("mnist", "test", data_dir=data_dir, download=False)
+    X = mnist.X[:200].float() / 255
+    out = lu.get_augment("shift")(X, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(X, (2,) * 4, mode="reflect")
+    offsets = []
+    for i in range(len(X)):
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[i], padded[i, :, dy : dy + 28, dx : dx + 28])
+        ]
+        assert found, f"image {i} is not a window of at most 2 pixels"
+        offsets.append(found[0])
+    # A window of the image itself: moved, never mirrored or turned.
+    assert len(set(offsets)) > 10, "the moves should vary between images"
+    moved = sum(o != (2, 2) for o in offsets)
+    assert moved > 150, f"only {moved} of 200 images moved"
+
+
 def test_hflip_flips_about_half_exactly(data_dir):
     X = _cifar_float(data_dir, 200)
     out = lu.random_hflip(X, torch.Generator().manual_seed(0))

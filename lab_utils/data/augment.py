@@ -59,6 +59,8 @@ class Augment:
 # by up to 0.2, its values; Lab 1).
 AUGMENTATIONS = {
     "none": None,
+    # Digits: moved by up to two pixels, never flipped.
+    "shift": Augment(crop_padding=2),
     "flip": Augment(hflip=True),
     "flip+color jitter": Augment(hflip=True, color_jitter=0.2),
     "crop+flip": Augment(crop_padding=4, hflip=True),
