@@ -85,7 +85,8 @@ CONFIG_3D = {
     "min_delta": 0.001,
 }
 # The 128-D report's two-conv net and head (the preset adds batch norm,
-# and its inputs are normalised; the report had neither):
+# and its inputs are normalised; the report had neither), trained on
+# digits shifted by up to two pixels with a cosine schedule from 3e-3:
 CONFIG_128 = {
     "preset": "two_conv",
     "embedding_dim": 128,
@@ -93,7 +94,9 @@ CONFIG_128 = {
     "s": 30.0,
     "m": 0.5,
     "optimizer": "adam",
-    "lr": 1e-3,
+    "lr": 3e-3,
+    "schedule": "cosine",
+    "augment": "shift",
     "batch_size": 128,
     "min_delta": 0.001,
 }
@@ -453,10 +456,14 @@ print(
 # than an angle the class must win by.
 #
 # And the 128-D network of the second report, with its $s=30$, $m=0.5$
-# and Adam 1e-3. Three differences from the report: the preset adds batch
-# norm after each convolution, the inputs are normalised, and training
-# stops early on validation accuracy (the report ran ten epochs, on
-# batches of 64).
+# and Adam. The differences from the report: the preset adds batch norm
+# after each convolution, the inputs are normalised, every training
+# image is shifted by up to two pixels (`"augment": "shift"`, never
+# flipped: a mirrored 2 is no digit), the rate starts at 3e-3 and decays
+# on a cosine schedule, and training stops early on validation accuracy
+# (the report ran ten epochs of Adam at 1e-3, on batches of 64). At full
+# size on a 2-core CPU the report's constant 1e-3 reached 99.33% test
+# accuracy and these settings 99.46% (`benchmarks/full_headlines.py`).
 
 # %%
 config_128 = {
