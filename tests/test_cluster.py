@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +21,8 @@ import torch
 
 import lab_utils as lu
 from lab_utils import claims, sweep
+
+REPO = Path(__file__).resolve().parents[1]
 
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
@@ -373,11 +376,17 @@ def test_runs_on_local_workers_train_on_one_thread(tmp_path):
     # set up before the worker's environment asks for one thread.
     script = tmp_path / "threads.py"
     script.write_text(THREADS_SCRIPT)
+    # The script runs from tmp_path: it finds lab_utils in this checkout,
+    # installed or not (its workers inherit the path).
+    path = os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+    )
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "runs")],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "threads 1" in done.stdout, done.stdout
