@@ -135,9 +135,9 @@ def wide_final(run, p):
     """Section 6's final run, for the choice the sweep is expected to
     make (the report's own: batch norm; and crop/flip, the augmentation
     that scored above the baseline at full size, one seed each) at the
-    notebook's rate and batch:
-    ``final_epochs`` with early stopping. The notebook's choice comes from
-    its sweep's verdicts, which this does not run."""
+    notebook's rate and batch: ``final_epochs`` with early stopping. The
+    notebook's choice comes from its sweep's verdicts, which this does
+    not run."""
     s = run.settings
     _, config, splits = wide_baseline(run, p, augment="crop+flip")
     config.update(
