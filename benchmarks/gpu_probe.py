@@ -98,12 +98,13 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def amp_context(device, amp: bool):
+def amp_context(device, amp: bool, cache: bool = True):
     if amp and device.type == "cuda":
         dtype = (
             torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         )
-        return torch.autocast("cuda", dtype=dtype)
+        # A CUDA graph's capture needs autocast's cast cache off.
+        return torch.autocast("cuda", dtype=dtype, cache_enabled=cache)
     return nullcontext()
 
 
@@ -156,6 +157,15 @@ MAIN = [
         CIFAR,
         "cifar10",
         64,
+    ),
+    Spec(
+        "wide_b128",
+        "02",
+        "ThreeConvNet wide, Adam, batch 128 (the grid's middle batch)",
+        three_conv("wide"),
+        CIFAR,
+        "cifar10",
+        128,
     ),
     Spec(
         "small_b64",
@@ -214,16 +224,6 @@ MAIN = [
 ]
 
 SECONDARY = [
-    Spec(
-        "wide_b128",
-        "02",
-        "wide, batch 128 (grid)",
-        three_conv("wide"),
-        CIFAR,
-        "cifar10",
-        128,
-        main=False,
-    ),
     Spec(
         "wide_b256",
         "02",
@@ -498,9 +498,22 @@ def measure_bare(
     )
 
 
-def measure_fit(spec, flops, device, hint_ips):
-    """lab_utils.fit, as the labs call it: one warm-up fit on 1/10 of the
-    data, then one timed epoch."""
+FIT_VARIANTS = {
+    # name: (CUDA graphs, deterministic kernels as seed_everything sets
+    # them, cudnn.benchmark, $LAB_AMP_DTYPE)
+    "fit": (True, True, False, ""),
+    "fit_eager": (False, True, False, ""),
+    "fit_fast": (True, False, True, ""),
+    "fit_fp16": (True, True, False, "float16"),
+}
+
+
+def measure_fit(spec, flops, device, hint_ips, variant="fit"):
+    """lab_utils.fit, as the labs call it (after seed_everything), for
+    two epochs: the second one, with nothing left to capture or warm up,
+    is timed (the history's seconds). The variants switch CUDA graphs,
+    deterministic kernels and fp16 (a T4's format)."""
+    graphs, det, benchmark, amp_dtype = FIT_VARIANTS[variant]
     n = int(
         min(ARGS.pool, max(ARGS.min_fit_images, hint_ips * ARGS.fit_seconds))
     )
@@ -510,22 +523,11 @@ def measure_fit(spec, flops, device, hint_ips):
         spec.dataset, "train", X8, y, [str(i) for i in range(10)]
     )
     lu.seed_everything(0)
+    if not det:
+        torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.benchmark = benchmark
+    os.environ["LAB_AMP_DTYPE"] = amp_dtype
     model, opt = fresh(spec, device)
-    n_warm = max(n // 10, ARGS.warmup * 2 * spec.batch)
-    warm = lu.LabData(
-        spec.dataset, "train", X8[:n_warm], y[:n_warm], data.classes
-    )
-    lu.fit(
-        model,
-        lu.TensorLoader(
-            warm, spec.batch, shuffle=True, augment=spec.augment, device=device
-        ),
-        epochs=1,
-        optimizer=opt,
-        step=fit_step(spec),
-        device=device,
-        progress=False,
-    )
     loader = lu.TensorLoader(
         data,
         spec.batch,
@@ -534,30 +536,130 @@ def measure_fit(spec, flops, device, hint_ips):
         device=device,
         seed=1,
     )
-    sync(device)
-    t = time.perf_counter()
-    history = lu.fit(
-        model,
-        loader,
-        epochs=1,
-        optimizer=opt,
-        step=fit_step(spec),
-        device=device,
-        progress=False,
-    )
-    sync(device)
-    took = time.perf_counter() - t
-    torch.use_deterministic_algorithms(False)
+    try:
+        t = time.perf_counter()
+        history = lu.fit(
+            model,
+            loader,
+            epochs=2,
+            optimizer=opt,
+            step=fit_step(spec),
+            device=device,
+            progress=False,
+            cuda_graphs=graphs,
+        )
+        sync(device)
+        took = time.perf_counter() - t
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = False
+        os.environ["LAB_AMP_DTYPE"] = ""
+    epoch = float(history["seconds"].iloc[-1])
+    ips = n / epoch
     return record(
         spec,
-        "fit",
+        variant,
         flops,
-        n / took,
-        seconds_timed=round(took, 2),
+        ips,
+        seconds_timed=round(epoch, 3),
+        both_epochs_s=round(took, 2),
         images=n,
-        epoch_seconds=float(history["seconds"].iloc[0]),
+        step_ms=1000 * spec.batch / ips,
+        steps=history.attrs.get("steps"),
+        final_train_loss=float(history["train_loss"].iloc[-1]),
         augment=repr(spec.augment) if spec.augment else None,
         optimizer=spec.optimizer,
+    )
+
+
+def measure_graph(spec, flops, device):
+    """The fastest loop this probe knows: the lab's step (forward, loss
+    and metrics), backward and the optimizer captured as one CUDA graph,
+    bf16 channels-last, each batch copied from already normalised images
+    into its input; no sums, no loader, no checks."""
+    torch.use_deterministic_algorithms(False)
+    model, opt = fresh(spec, device, channels_last=True)
+    for group in opt.param_groups:
+        if "capturable" in group:
+            group["capturable"] = True
+    X8, y = pool(spec.shape, ARGS.pool, device)
+    B = spec.batch
+    n = min(len(y), 256 * B) // B * B
+    X = X8[:n].float().div_(255.0)
+    mean, std = norm_stats(spec, device)
+    if mean is not None:
+        X = (X - mean) / std
+    X = X.contiguous(memory_format=torch.channels_last)
+    Y = y[:n]
+    static_X, static_y = X[:B].clone(), Y[:B].clone()
+
+    step_fn = fit_step(spec)  # the lab's step: the same work as in fit
+
+    def update():
+        with amp_context(device, True, cache=False):
+            loss = step_fn(model, (static_X, static_y))["loss"]
+        loss.backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            update()
+    torch.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        update()
+    pos = [0]
+
+    def step():
+        i = pos[0] if pos[0] + B <= n else 0
+        pos[0] = i + B
+        static_X.copy_(X[i : i + B], non_blocking=True)
+        static_y.copy_(Y[i : i + B], non_blocking=True)
+        graph.replay()
+
+    ips, took, steps = run_timed(step, B, device, ARGS.seconds)
+    return record(
+        spec,
+        "bare_graph",
+        flops,
+        ips,
+        seconds_timed=round(took, 2),
+        steps=steps,
+        step_ms=1000 * B / ips,
+    )
+
+
+def measure_evaluate_graph(spec, flops, device):
+    """Evaluation as fit runs it on CUDA: replayed forward passes."""
+    n = ARGS.eval_images
+    X8, y = pool(spec.shape, n, device)
+    data = lu.LabData(spec.dataset, "test", X8, y, [str(i) for i in range(10)])
+    model, opt = fresh(spec, device, channels_last=True)
+    precision = lu.engine.Precision.choose(device)
+    steps = lu.graphs.GraphedSteps(
+        model, opt, fit_step(spec), precision, precision.scaler()
+    )
+    loader = lu.TensorLoader(data, spec.eval_batch, device=device)
+    steps.evaluate(loader)
+    steps.evaluate(loader)
+    sync(device)
+    t, calls = time.perf_counter(), 0
+    while time.perf_counter() - t < ARGS.seconds / 2:
+        steps.evaluate(loader)
+        calls += 1
+    sync(device)
+    took = time.perf_counter() - t
+    return record(
+        spec,
+        "evaluate_graph",
+        flops,
+        calls * n / took,
+        batch_size=spec.eval_batch,
+        seconds_timed=round(took, 2),
     )
 
 
@@ -843,6 +945,129 @@ def pca_probe(device):
         )
 
 
+# --- goals (issue 29) ----------------------------------------------------
+
+GOAL_SMALL_STEP_MS = 0.5  # small net, batch 64: a training step
+GOAL_WIDE_TFLOPS = 100.0  # wide net, batch 128: effective TFLOP/s in fit
+GOAL_FIT_RATIO = 0.95  # fit against the fastest loop, same model and batch
+
+
+def goals() -> None:
+    """Print the goals as measured/goal ratios (>= 1 meets a goal), a
+    table per model, and emit them as one record."""
+    by = {}
+    for r in RESULTS:
+        if "img_per_s" in r and r.get("img_per_s"):
+            by[(r["model"], r["variant"])] = r
+    rows, out = [], {"model": "goals"}
+    loops = ("bare_amp", "bare_graph", "compiled")
+    for spec in MAIN:
+        fit = by.get((spec.name, "fit"))
+        if not fit:
+            continue
+        best = max(
+            (
+                by[(spec.name, v)]["img_per_s"]
+                for v in loops
+                if (spec.name, v) in by
+            ),
+            default=None,
+        )
+        ratio = fit["img_per_s"] / best if best else None
+        fast = by.get((spec.name, "fit_fast"))
+        det_cost = fast["img_per_s"] / fit["img_per_s"] - 1 if fast else None
+        rows.append(
+            (
+                spec.name,
+                1000 * spec.batch / fit["img_per_s"],
+                fit["eff_tflops"],
+                ratio,
+                det_cost,
+            )
+        )
+        out[f"{spec.name}_fit_over_fastest"] = ratio
+        out[f"{spec.name}_determinism_cost"] = det_cost
+    print("\nmodel            step ms   TFLOP/s   fit/fastest   det. cost")
+    for name, ms, tf, ratio, det in rows:
+        print(
+            f"{name:16} {ms:8.3f} {tf or 0:9.2f} "
+            f"{ratio if ratio is not None else float('nan'):13.3f} "
+            f"{det if det is not None else float('nan'):+10.1%}"
+        )
+    small = by.get(("small_b64", "fit"))
+    wide = by.get(("wide_b128", "fit"))
+    if small:
+        ms = 1000 * 64 / small["img_per_s"]
+        out["small_step_ms"] = ms
+        out["small_goal_ratio"] = GOAL_SMALL_STEP_MS / ms
+        print(
+            f"goal: small step <= {GOAL_SMALL_STEP_MS} ms: {ms:.3f} ms "
+            f"(ratio {GOAL_SMALL_STEP_MS / ms:.2f})"
+        )
+    if wide and wide.get("eff_tflops"):
+        out["wide_tflops"] = wide["eff_tflops"]
+        out["wide_goal_ratio"] = wide["eff_tflops"] / GOAL_WIDE_TFLOPS
+        print(
+            f"goal: wide b128 >= {GOAL_WIDE_TFLOPS:g} TFLOP/s: "
+            f"{wide['eff_tflops']:.1f} "
+            f"(ratio {wide['eff_tflops'] / GOAL_WIDE_TFLOPS:.2f})"
+        )
+    ratios = [r[3] for r in rows if r[3] is not None]
+    if ratios:
+        out["fit_goal_ratio"] = min(ratios) / GOAL_FIT_RATIO
+        print(
+            f"goal: fit >= {GOAL_FIT_RATIO} of the fastest loop: worst "
+            f"{min(ratios):.3f} (ratio {min(ratios) / GOAL_FIT_RATIO:.2f})"
+        )
+    emit(out)
+
+
+def summary_table(path: Path) -> str:
+    """A markdown table of a probe's results (the last run of each
+    measurement): what the README shows, generated, never typed."""
+    by = {}
+    for r in json.loads(Path(path).read_text()):
+        if r.get("img_per_s"):
+            by[(r["model"], r["variant"])] = r
+    lines = [
+        "| model (lab) | batch | fit step | fit images/s | TFLOP/s "
+        "| eager fit | graphs' speed-up | fit / fastest loop "
+        "| deterministic costs | fp16 step (T4's path) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def ms(r):
+        return f"{1000 * r['batch_size'] / r['img_per_s']:.3f} ms"
+
+    for spec in MAIN:
+        fit = by.get((spec.name, "fit"))
+        if not fit:
+            continue
+        eager = by.get((spec.name, "fit_eager"))
+        fast = by.get((spec.name, "fit_fast"))
+        fp16 = by.get((spec.name, "fit_fp16"))
+        loops = [
+            by[(spec.name, v)]["img_per_s"]
+            for v in ("bare_amp", "bare_graph", "compiled")
+            if (spec.name, v) in by
+        ]
+        ips = fit["img_per_s"]
+        cells = [
+            f"{spec.name} ({spec.lab})",
+            str(spec.batch),
+            ms(fit),
+            f"{ips:,.0f}",
+            f"{fit['eff_tflops']:.1f}",
+            ms(eager) if eager else "",
+            f"{ips / eager['img_per_s']:.1f}x" if eager else "",
+            f"{ips / max(loops):.2f}" if loops else "",
+            f"{fast['img_per_s'] / ips - 1:+.1%}" if fast else "",
+            ms(fp16) if fp16 else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --- main ----------------------------------------------------------------
 
 
@@ -951,6 +1176,12 @@ def main():
     )
     p.add_argument("--no-tsne", action="store_true")
     p.add_argument(
+        "--fit-variants",
+        nargs="*",
+        default=list(FIT_VARIANTS),
+        help="fit measurements per main model (fit: as the labs run)",
+    )
+    p.add_argument(
         "--patch-arcface-amp",
         action="store_true",
         help="run the margin heads in fp32 under autocast "
@@ -961,7 +1192,16 @@ def main():
         action="store_true",
         help="seconds on a CPU: checks the script runs",
     )
+    p.add_argument(
+        "--summarize",
+        type=Path,
+        default=None,
+        help="print a results file's markdown table and stop",
+    )
     ARGS = p.parse_args()
+    if ARGS.summarize:
+        print(summary_table(ARGS.summarize))
+        return
     device = lu.default_device()
     if ARGS.tiny:
         device = torch.device("cpu")
@@ -994,34 +1234,23 @@ def main():
             emit({"model": spec.name, "skipped": "budget"})
             continue
         flops = guarded(spec.name, count_flops, spec, device) or (None, None)
-        amp_ips = None
-        guarded(spec.name, measure_bare, spec, flops, device, False)
         r = guarded(spec.name, measure_bare, spec, flops, device, True)
         amp_ips = r["img_per_s"] if r else 5000.0
-        f = guarded(spec.name, measure_fit, spec, flops, device, amp_ips)
-        if f and r:
-            f["fit_over_bare_amp"] = f["img_per_s"] / r["img_per_s"]
-            emit(
-                {
-                    "model": spec.name,
-                    "variant": "ratio",
-                    "fit_over_bare_amp": f["fit_over_bare_amp"],
-                }
-            )
+        fastest = amp_ips
         if device.type == "cuda":
-            guarded(
-                spec.name,
-                measure_bare,
-                spec,
-                flops,
-                device,
-                True,
-                True,
-                "bare_amp_det",
-            )
+            g = guarded(spec.name, measure_graph, spec, flops, device)
+            if g:
+                fastest = max(fastest, g["img_per_s"])
+        for variant in ARGS.fit_variants:
+            if device.type != "cuda" and variant != "fit":
+                continue
+            hint = amp_ips if variant == "fit_eager" else fastest
+            guarded(spec.name, measure_fit, spec, flops, device, hint, variant)
         guarded(spec.name, measure_evaluate, spec, flops, device)
+        if device.type == "cuda":
+            guarded(spec.name, measure_evaluate_graph, spec, flops, device)
         spec.extra["flops"] = flops
-        spec.extra["amp_ips"] = amp_ips
+        spec.extra["amp_ips"] = fastest
 
     for name in ARGS.layout_variants:
         spec = next(m for m in MAIN if m.name == name)
@@ -1086,6 +1315,7 @@ def main():
             limit,
         )
 
+    goals()
     if ARGS.no_tsne:
         emit({"model": "done", "total_s": round(elapsed(), 1)})
         return

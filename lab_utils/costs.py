@@ -10,9 +10,10 @@ element-wise work is not counted). Minutes are then predicted
 
 - on this machine's CPU, from a short measured probe: a few timed training
   steps of each model at its batch size, and a small t-SNE;
-- on a Colab T4 and an A100, from the effective throughput and per-step
-  cost stated in ``DEVICES`` below (an assumption with its source, until
-  a measurement replaces it).
+- on an H200, from the effective throughput and per-step cost measured
+  there (``benchmarks/gpu_probe.py``), and on a Colab T4 and an A100
+  from those scaled by their datasheets' numbers (``DEVICES`` below says
+  how, with its source, until a measurement replaces it).
 
 The numbers are upper bounds where a run stops early (early stopping).
 """
@@ -63,8 +64,9 @@ class Device:
     """How fast a device trains these labs' models, as the cost model
     assumes: ``train_flops`` effective FLOP/s of a training step's
     matmuls and convolutions (mixed precision, as ``fit`` runs on CUDA);
-    ``host_factor`` times ``STEP_SECONDS`` is the fixed cost of one step
-    (kernel launches, Python, the optimizer), which the host CPU sets;
+    ``host_factor`` times ``STEP_SECONDS`` (the H200's measured) is the
+    fixed cost of one step there (its many small kernels, replayed as one
+    CUDA graph);
     ``tsne_pair_seconds`` the seconds one t-SNE gradient iteration spends
     per pair of points (t-SNE runs where the features are)."""
 
@@ -75,40 +77,60 @@ class Device:
     source: str
 
 
-# Measured: the seconds of one training step inside fit on an H100 for
-# each kind of model (benchmarks/results/gpu_probe_h100.json), where the
-# arithmetic takes well under a millisecond: this is the fixed cost of a
-# step, set by the number of kernels and the host, not by FLOPs.
+# Measured on the lent H200 with CUDA graphs (lab_utils.graphs;
+# benchmarks/results/gpu_probe_h200.json, 2026-12-04, torch 2.11): fit's
+# step time grows with the FLOPs of a step at H200_TRAIN_FLOPS (the slope
+# over the wide net at batch 64, 128 and 256), and what is left of each
+# model's step is its fixed cost: the many small kernels of a step
+# (element-wise work, the optimizer, the metrics), no longer the host's
+# launches. The largest of each kind: batch norm and the dense block add
+# kernels (wide 0.52 ms, with batch norm 0.75, dense 0.88; small 0.46).
+# tests/test_costs.py derives them from the JSON again.
+H200_TRAIN_FLOPS = 81e12
 STEP_SECONDS = {
-    "three_conv": 6.0e-3,  # small 5.6 ms, wide 5.7-7.3 ms
-    "fashion_net": 8.8e-3,
-    "margin": 10.0e-3,  # five_conv 10.3 ms, two_conv 9.6 ms
-    "vae": 8.9e-3,
+    "three_conv": 0.88e-3,
+    "fashion_net": 1.10e-3,
+    "margin": 0.77e-3,  # two_conv 0.77 ms, five_conv 0.52 ms
+    "vae": 0.68e-3,
 }
 
-# Stated, not measured: replace with a measurement (benchmarks/gpu_probe.py
-# on the device) when one is made. t-SNE per pair: the H100's measured
-# 1.4e-11 s at n = 10,000, scaled by memory bandwidth (H100 3.35 TB/s,
-# A100 1.56 TB/s, T4 0.32 TB/s).
+# The H200 is measured; the T4 and the A100 are derived from it with
+# their datasheets' numbers (stated, not measured: a measurement replaces
+# them). Effective FLOP/s scale with the tensor-core peak (the H200's
+# dense bf16 989 TFLOP/s; memory bandwidth scales alike for the T4: 4.8
+# against 0.32 TB/s). A step's fixed cost, small kernels that wait on
+# latency more than on bandwidth, scales with the clock and the number
+# of multiprocessors, which the factors below round up. t-SNE per pair:
+# the H100's measured 1.4e-11 s at n = 10,000 scaled by memory
+# bandwidth (H100 3.35 TB/s, H200 4.8, A100 1.56, T4 0.32).
 DEVICES = {
     "t4": Device(
         "T4 (Colab)",
-        train_flops=6e12,
-        host_factor=1.4,
+        train_flops=H200_TRAIN_FLOPS * 65 / 989,
+        host_factor=1.5,
         tsne_pair_seconds=1.5e-10,
-        source="NVIDIA T4 datasheet: 65 TFLOP/s fp16 tensor-core peak, "
-        "8.1 fp32; assumed 6 TFLOP/s effective (AMP) for these small "
-        "convnets; per-step cost 1.4 x the H100's measured one (Colab's "
-        "2-vCPU host is slower)",
+        source="derived from the H200's measured steps: effective "
+        "FLOP/s x 65/989 (T4 fp16 tensor-core peak 65 TFLOP/s, H200 "
+        "bf16 989: NVIDIA datasheets), fixed cost per step x 1.5 (T4: "
+        "40 SMs at 1.59 GHz; H200: 132 at 1.98)",
     ),
     "a100": Device(
         "A100",
-        train_flops=30e12,
-        host_factor=1.0,
+        train_flops=H200_TRAIN_FLOPS * 312 / 989,
+        host_factor=1.25,
         tsne_pair_seconds=3e-11,
-        source="NVIDIA A100 datasheet: 312 TFLOP/s bf16 tensor-core peak, "
-        "19.5 fp32; assumed 30 TFLOP/s effective (AMP) for these small "
-        "convnets; per-step cost as the H100's measured one",
+        source="derived from the H200's measured steps: effective "
+        "FLOP/s x 312/989 (A100 bf16 tensor-core peak 312 TFLOP/s: "
+        "NVIDIA datasheet), fixed cost per step x 1.25 (108 SMs at "
+        "1.41 GHz)",
+    ),
+    "h200": Device(
+        "H200",
+        train_flops=H200_TRAIN_FLOPS,
+        host_factor=1.0,
+        tsne_pair_seconds=1.0e-11,
+        source="measured: benchmarks/results/gpu_probe_h200.json (the "
+        "lent H200, CUDA graphs, 2026-12-04)",
     ),
 }
 
@@ -196,7 +218,8 @@ class LabPlan:
         )
         return (
             f"predicted: {here}{self.seconds('t4') / 60:.1f} min on a "
-            f"T4, {self.seconds('a100') / 60:.1f} on an A100\n"
+            f"T4, {self.seconds('a100') / 60:.1f} on an A100, "
+            f"{self.seconds('h200') / 60:.1f} on an H200\n"
             f"work: {self.train_images / 1e6:.2f} M training images, "
             f"{self.flops() / 1e15:.3f} PFLOP (run_all --plan: details)"
         )

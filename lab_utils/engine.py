@@ -13,6 +13,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from . import dry_run
 from .checkpoints import restore_training_state, save_training_state
 from .data.catalog import is_whole
+from .graphs import GraphedSteps, eager_update, graphs_enabled, wide
 
 
 class DivergedError(FloatingPointError):
@@ -70,16 +72,27 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, deterministic: bool | None = None) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic
-    kernels where it has them, so two CPU runs give identical histories."""
+    kernels where it has them, so two runs on one machine give identical
+    histories. deterministic=False (or ``$LAB_DETERMINISTIC=0``) lets
+    cuDNN pick its fastest kernels instead: measured on an H200, 0-11%
+    faster by model (``benchmarks/results/gpu_probe_h200.json``)."""
     seed = int(seed)  # numpy's integers too (random.seed refuses them)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if deterministic is None:
+        deterministic = os.environ.get(
+            "LAB_DETERMINISTIC", "1"
+        ).strip().lower() not in ("0", "false", "no")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # Deterministic mode also fills every new tensor with NaN, to expose
+    # reads of memory nothing wrote: a kernel per allocation, captured
+    # into every CUDA graph, for code that never reads such memory.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = not deterministic
     # cuBLAS needs this to be deterministic; harmless elsewhere.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
@@ -98,18 +111,43 @@ Step = Callable[[nn.Module, tuple], dict]
 
 def progress_enabled(progress: bool | None = None) -> bool:
     """Whether to draw progress bars: ``progress`` if given, else unless
-    ``$LAB_PROGRESS`` is 0/false/no (tests and CI turn them off)."""
+    ``$LAB_PROGRESS`` is 0/false/no (tests and CI turn them off); where
+    it is not set, not in a notebook run headlessly (papermill,
+    nbconvert), whose bars no one watches: they would only land in the
+    saved notebook as lines of text."""
     if progress is not None:
         return progress
-    return os.environ.get("LAB_PROGRESS", "1") not in ("0", "false", "no")
+    asked = os.environ.get("LAB_PROGRESS")
+    if asked is not None:
+        return asked not in ("0", "false", "no")
+    return not _run_headlessly()
+
+
+def _run_headlessly() -> bool:
+    """Whether this process is a kernel that papermill or nbconvert
+    started (its parent's command line says so, on Linux; elsewhere we
+    cannot tell, and say no)."""
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            parent = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return any(name in parent for name in ("papermill", "nbconvert"))
+
+
+def autocast_dtype() -> torch.dtype:
+    """The half-precision format of mixed precision on CUDA: bf16 where
+    the GPU has it, else fp16 (a T4). ``$LAB_AMP_DTYPE=float16`` asks for
+    fp16 anyway (to test a T4's path on a newer GPU)."""
+    asked = os.environ.get("LAB_AMP_DTYPE", "").strip().lower()
+    if asked in ("float16", "fp16", "half"):
+        return torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
-        dtype = (
-            torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        )
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cuda", dtype=autocast_dtype())
     return nullcontext()
 
 
@@ -139,7 +177,7 @@ def evaluate(
                 out = step(model, batch)
             size = len(batch[0])
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + _wide(v) * size
+                sums[k] = sums.get(k, 0.0) + wide(v) * size
             n += size
     finally:
         model.train(was_training)
@@ -149,16 +187,6 @@ def evaluate(
             "dataset size and batch_size."
         )
     return {k: float(v) / n for k, v in sums.items()}
-
-
-def _wide(value: torch.Tensor) -> torch.Tensor:
-    """A batch metric widened for summing on its device (float64, or
-    float32 where the device has no float64, as Apple's MPS), so that
-    sums are read to the host once per pass, not once per batch."""
-    if not isinstance(value, torch.Tensor):
-        return torch.tensor(float(value), dtype=torch.float64)
-    value = value.detach()
-    return value.double() if value.device.type != "mps" else value.float()
 
 
 @torch.no_grad()
@@ -353,13 +381,16 @@ class Precision:
             else torch.contiguous_format
         )
 
+    def amp_dtype(self) -> torch.dtype:
+        return autocast_dtype() if self.device.type == "cuda" else None
+
     def scaler(self) -> torch.amp.GradScaler:
         # fp16 needs loss scaling; bf16 (and fp32) do not.
         return torch.amp.GradScaler(
             "cuda",
             enabled=self.amp
             and self.device.type == "cuda"
-            and not torch.cuda.is_bf16_supported(),
+            and autocast_dtype() == torch.float16,
         )
 
     def batch(self, batch) -> tuple:
@@ -393,6 +424,7 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     channels_last: bool | None = None,
+    cuda_graphs: bool | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` and return one history row per epoch.
 
@@ -408,7 +440,10 @@ def fit(
     resume=True. amp: mixed precision, default on for CUDA. In a dry run
     (``lab_utils.dry_run``) one epoch of two batches runs.
     channels_last: NHWC memory layout for convolutions, default on for
-    CUDA, where tensor cores want it.
+    CUDA, where tensor cores want it. cuda_graphs: on CUDA, replay each
+    step as a captured CUDA graph (``lab_utils.graphs``); default on
+    unless ``$LAB_CUDA_GRAPHS`` is 0. Ignored elsewhere. The history's
+    ``attrs["steps"]`` says how the batches were trained.
     """
     if not is_whole(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
@@ -431,6 +466,7 @@ def fit(
         "scaler": scaler,
     }
     start_epoch = _start_epoch(checkpoint, resume, epochs, state)
+    steps = _Steps(model, optimizer, step, precision, scaler, cuda_graphs)
     for cb in callbacks:
         cb.on_train_begin(state)
     bar = tqdm(
@@ -441,13 +477,12 @@ def fit(
         initial=start_epoch - 1,
         total=epochs,
     )
+    warned = False
     for epoch in bar:
         t0 = time.perf_counter()
         row = {"epoch": epoch}
         try:
-            metrics, first_loss = fit_epoch(
-                model, train_loader, optimizer, step, precision, scaler, epoch
-            )
+            metrics, first_loss = steps.train(train_loader, epoch)
         except DivergedError as err:
             if err.history is None:
                 err.history = pd.DataFrame(history)  # the epochs before
@@ -457,10 +492,9 @@ def fit(
             state["start_loss"] = first_loss
         _check_divergence(row, state, optimizer)
         if val_loader is not None:
-            metrics = evaluate(
-                model, val_loader, step, precision.device, precision.amp
-            )
+            metrics = steps.evaluate(val_loader)
             row.update({f"val_{k}": v for k, v in metrics.items()})
+            warned = _warn_non_finite_validation(row, warned)
         row["lr"] = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -482,7 +516,60 @@ def fit(
     bar.close()
     for cb in callbacks:
         cb.on_train_end(state)
-    return pd.DataFrame(history)
+    result = pd.DataFrame(history)
+    result.attrs["steps"] = steps.summary()
+    return result
+
+
+class _Steps:
+    """How ``fit`` trains and evaluates: replayed CUDA graphs where the
+    device is CUDA (``lab_utils.graphs``), else ``fit_epoch`` and
+    ``evaluate`` eagerly."""
+
+    def __init__(self, model, optimizer, step, precision, scaler, graphs):
+        self.args = (model, optimizer, step, precision, scaler)
+        use = graphs_enabled(precision.device) if graphs is None else graphs
+        self.graphed = (
+            GraphedSteps(*self.args)
+            if use and precision.device.type == "cuda"
+            else None
+        )
+
+    def train(self, loader, epoch: int) -> tuple[dict, float]:
+        model, optimizer, step, precision, scaler = self.args
+        if self.graphed is None:
+            return fit_epoch(
+                model, loader, optimizer, step, precision, scaler, epoch
+            )
+
+        def check(loss_sum, first_batch, last_batch):
+            _check_finite(loss_sum, epoch, first_batch, last_batch, optimizer)
+
+        return self.graphed.train_epoch(
+            dry_run.limit(loader), check, CHECK_EVERY
+        )
+
+    def summary(self) -> dict:
+        """How the batches were trained: eagerly, or by CUDA graphs
+        (captures, replays, eager batches, and why not, if not)."""
+        g = self.graphed
+        if g is None:
+            return {"cuda_graphs": False}
+        return {
+            "cuda_graphs": g.fallback is None,
+            "captures": g.captures,
+            "replays": g.replays,
+            "eager": g.eager,
+            "fallback": g.fallback,
+        }
+
+    def evaluate(self, loader) -> dict:
+        model, _, step, precision, _ = self.args
+        if self.graphed is None:
+            return evaluate(
+                model, loader, step, precision.device, precision.amp
+            )
+        return self.graphed.evaluate(dry_run.evaluation(loader))
 
 
 # How often fit_epoch reads the running loss to the host to check it is
@@ -510,18 +597,12 @@ def fit_epoch(
     sums, n, first, checked = {}, 0, None, 0
     for b, batch in enumerate(dry_run.limit(loader), start=1):
         batch = precision.batch(batch)
-        with precision.autocast():
-            out = step(model, batch)
-        loss = out["loss"]
+        out = eager_update(model, batch, optimizer, step, precision, scaler)
         if first is None:
-            first = loss.detach().float()
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+            first = out["loss"].detach().float()
         size = len(batch[0])
         for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + _wide(v) * size
+            sums[k] = sums.get(k, 0.0) + wide(v) * size
         n += size
         if b % CHECK_EVERY == 0:
             _check_finite(sums["loss"], epoch, checked + 1, b, optimizer)
@@ -554,6 +635,32 @@ _ADVICE = (
     "normalised, or clip gradients. The last checkpoint (if any) holds "
     "the last good epoch."
 )
+
+
+def _warn_non_finite_validation(row: dict, warned: bool) -> bool:
+    """Warn, once per fit, when validation gives NaN or infinite metrics
+    while training does not: the validation data (or the model's output
+    on it) holds them, and early stopping or a chosen epoch that reads
+    them means nothing. Returns whether a warning has been given."""
+    if warned:
+        return True
+    bad = [
+        k
+        for k, v in row.items()
+        if k.startswith("val_") and not math.isfinite(v)
+    ]
+    if not bad:
+        return False
+    warnings.warn(
+        f"At epoch {row['epoch']} validation gave {row[bad[0]]} for "
+        f"{', '.join(bad)}, while the training loss is "
+        f"{row['train_loss']:.4g}: the validation images (or the "
+        f"model's output on them) hold NaN or infinite values. Check "
+        f"them (torch.isfinite(X).all()); early stopping on {bad[0]} "
+        f"cannot work until they are fixed.",
+        stacklevel=3,
+    )
+    return True
 
 
 def _check_divergence(row: dict, state: dict, optimizer) -> None:

@@ -101,7 +101,9 @@ def test_plan_command_prints_every_notebook(capsys):
     for lab in LABS:
         assert lab in printed
     assert "min, T4" in printed and "t-SNE n=10,000" in printed
-    assert "assumed 6 TFLOP/s" in printed  # the stated assumption
+    # what each device's figures rest on: measured, or derived from what
+    assert "measured: benchmarks/results/gpu_probe_h200.json" in printed
+    assert "x 65/989 (T4 fp16 tensor-core peak" in printed
 
 
 def test_banner_prints_the_prediction_for_its_profile(tmp_path):
@@ -211,3 +213,48 @@ def test_the_banner_leaves_the_random_state_alone(tmp_path):
     torch.manual_seed(0)
     run.banner()  # plans: builds the lab's models
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_gpu_step_costs_are_the_h200_probes():
+    """STEP_SECONDS and H200_TRAIN_FLOPS, derived again from the recorded
+    probe: the slope of fit's step time against a step's FLOPs (the wide
+    net at three batch sizes), and each kind's largest remainder."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from lab_utils import costs
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks"
+    records = json.loads(
+        (results / "results" / "gpu_probe_h200.json").read_text()
+    )
+    fit = {
+        r["model"]: r
+        for r in records
+        if r.get("variant") == "fit" and r.get("img_per_s")
+    }
+
+    def step_and_flops(name):
+        r = fit[name]
+        return (
+            r["batch_size"] / r["img_per_s"],
+            r["batch_size"] * r["flops_train_per_img"],
+        )
+
+    steps, flops = zip(*(step_and_flops(f"wide_b{b}") for b in (64, 128, 256)))
+    slope = np.polyfit(flops, steps, 1)[0]
+    assert 1 / slope == pytest.approx(costs.H200_TRAIN_FLOPS, rel=0.02)
+    kinds = {
+        "three_conv": [m for m in fit if m.startswith(("wide", "small"))],
+        "fashion_net": ["fashionnet_b128"],
+        "margin": ["five_conv_3d", "two_conv_128d"],
+        "vae": ["vae_b32"],
+    }
+    for kind, models in kinds.items():
+        fixed = max(
+            step - f / costs.H200_TRAIN_FLOPS
+            for step, f in map(step_and_flops, models)
+        )
+        assert costs.STEP_SECONDS[kind] == pytest.approx(fixed, rel=0.03), kind

@@ -99,3 +99,92 @@ def test_resumed_run_on_cuda_matches_an_uninterrupted_one(mnist, tmp_path):
         whole.state_dict().values(), resumed.state_dict().values()
     ):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+# --- CUDA graphs (lab_utils.graphs) ------------------------------------
+
+
+def small_run(mnist, seed=0, step=lu.classification_step, dropout=0.0, **kw):
+    """Two epochs of a small CNN on digits, with a rate that changes every
+    epoch (so the step is captured twice) and a short last batch."""
+    from tiny_models import SmallCNN
+
+    train, test = mnist
+    lu.seed_everything(seed)
+    model = SmallCNN(in_channels=1, width=8)
+    if dropout:
+        model.embedding.append(torch.nn.Dropout(dropout))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+    history = lu.fit(
+        model,
+        lu.TensorLoader(train, 128, shuffle=True, seed=seed, device="cuda"),
+        lu.TensorLoader(test, 300, device="cuda"),
+        epochs=2,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        step=step,
+        device="cuda",
+        **kw,
+    )
+    return model, history
+
+
+def test_graphed_fit_trains_as_the_eager_engine(mnist):
+    model_g, graphed = small_run(mnist)
+    model_e, eager = small_run(mnist, cuda_graphs=False)
+    steps = graphed.attrs["steps"]
+    assert steps["cuda_graphs"] and steps["fallback"] is None
+    assert steps["captures"] == 2 and steps["replays"] > 30
+    assert eager.attrs["steps"] == {"cuda_graphs": False}
+    # Not bit for bit: capturable Adam computes its bias correction on
+    # the device in float32, the eager one on the host in float64, and
+    # bf16 training carries such differences on.
+    losses = ["train_loss", "val_loss"]
+    np.testing.assert_allclose(
+        graphed[losses].values, eager[losses].values, rtol=0.02
+    )
+    accuracies = ["train_acc", "val_acc"]
+    np.testing.assert_allclose(
+        graphed[accuracies].values, eager[accuracies].values, atol=0.02
+    )
+    assert graphed["val_acc"].iloc[-1] > 0.8  # chance: 0.1
+
+
+def test_graphed_fit_in_fp16_scales_the_loss_without_a_sync(
+    mnist, monkeypatch
+):
+    """A T4's path (fp16 with loss scaling) on this GPU."""
+    monkeypatch.setenv("LAB_AMP_DTYPE", "float16")
+    model, history = small_run(mnist)
+    steps = history.attrs["steps"]
+    assert steps["cuda_graphs"] and steps["replays"] > 30, steps
+    assert history["val_acc"].iloc[-1] > 0.8
+
+
+def test_a_step_that_syncs_falls_back_to_eager(mnist):
+    def syncing_step(model, batch):
+        out = lu.classification_step(model, batch)
+        if float(out["loss"]) > 1e9:  # a read to the host: not capturable
+            raise AssertionError
+        return out
+
+    model, history = small_run(mnist, step=syncing_step)
+    steps = history.attrs["steps"]
+    assert not steps["cuda_graphs"] and "capture failed" in steps["fallback"]
+    assert history["val_acc"].iloc[-1] > 0.8
+    # The failed capture left nothing behind: random draws (dropout) work
+    # eagerly and in a new capture.
+    _, after = small_run(mnist, dropout=0.5)
+    assert after.attrs["steps"]["cuda_graphs"]
+    assert after["val_acc"].iloc[-1] > 0.8
+
+
+def test_graphed_dropout_is_random_and_seeded(mnist):
+    _, a = small_run(mnist, dropout=0.5)
+    _, b = small_run(mnist, dropout=0.5)
+    _, c = small_run(mnist, seed=1, dropout=0.5)
+    assert a.attrs["steps"]["replays"] > 30
+    cols = ["train_loss", "val_loss"]
+    np.testing.assert_array_equal(a[cols].values, b[cols].values)
+    assert not np.array_equal(a[cols].values, c[cols].values)

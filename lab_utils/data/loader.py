@@ -15,12 +15,17 @@ import torch
 from .augment import Augment
 from .catalog import NORMALIZATION, LabData, is_whole
 
+# Images converted, augmented and normalised at once on CUDA (a float32
+# CIFAR-10 chunk of 8,192 images is 100 MB).
+CHUNK_IMAGES = 8192
+
 
 class TensorLoader:
     """Batches of (X, y) sliced from tensors that live on ``device``.
 
     The uint8 images move to the device once; each batch is converted to
-    float in [0, 1], augmented (training only) and normalised there. A seeded
+    float in [0, 1], augmented (training only) and normalised there (on
+    CUDA a chunk of batches at once: ``batches_per_chunk``). A seeded
     generator fixes the shuffling and augmentation order, and its state is
     part of :meth:`state_dict`, so a resumed run sees the same batches.
     """
@@ -66,6 +71,7 @@ class TensorLoader:
                 )
                 for v in normalize
             )
+            _check_normalize(mean, std)
             self.mean, self.std = mean, std
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
@@ -79,24 +85,58 @@ class TensorLoader:
         )
 
     def __iter__(self):
-        n = len(self.y)
+        n, size = len(self.y), self.batch_size
         if self.shuffle:
             order = torch.randperm(
                 n, generator=self.generator, device=self.device
             )
         else:
             order = torch.arange(n, device=self.device)
-        for b in range(len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            X = self.X[idx].float().div_(255.0)
-            if self.augment is not None:
-                X = self.augment(X, self.generator)
-            if self.mean is not None:
-                X = (X - self.mean) / self.std
-            yield X, self.y[idx]
+        per = self.batches_per_chunk()
+        for first in range(0, len(self), per):
+            last = min(first + per, len(self))
+            idx = order[first * size : last * size]
+            X, y = self._prepare(self.X[idx]), self.y[idx]
+            for b in range(0, len(y), size):
+                yield X[b : b + size], y[b : b + size]
+
+    def batches_per_chunk(self) -> int:
+        """Batches prepared at once: on CUDA, enough for CHUNK_IMAGES
+        images, so that a batch costs no kernel launches of its own (a
+        small net's step is shorter than the launches of its batch); one
+        elsewhere, where a launch costs nothing."""
+        if self.device.type != "cuda":
+            return 1
+        return max(1, CHUNK_IMAGES // self.batch_size)
+
+    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
+        """uint8 images to float in [0, 1], augmented, normalised."""
+        X = X.float().div_(255.0)
+        if self.augment is not None:
+            X = self.augment(X, self.generator)
+        if self.mean is not None:
+            X = (X - self.mean) / self.std
+        return X
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+def _check_normalize(mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Refuse a normalisation that would turn images into NaN or inf: a
+    std of 0 (a constant channel) divides by zero."""
+    bad = ~(torch.isfinite(std) & (std > 0)) | ~torch.isfinite(mean)
+    if bool(bad.any()):
+        channel = int(bad.flatten().nonzero()[0])
+        raise ValueError(
+            f"normalize=(mean, std) needs finite means and positive "
+            f"standard deviations, got mean "
+            f"{mean.flatten().tolist()} and std {std.flatten().tolist()} "
+            f"(channel {channel}). A std of 0 means a constant channel: "
+            f"compute the statistics on the training images "
+            f"(lu.channel_stats), or leave normalize=None for the "
+            f"dataset's own."
+        )
