@@ -142,9 +142,10 @@ trained = lu.train_classifier(
 )
 model, history = trained.model, trained.history
 test_acc = trained.metrics["test_acc"]
+trained_for = f"{len(history)} epoch" + ("" if len(history) == 1 else "s")
 print(
     f"FashionNet: test accuracy {test_acc:.2%} on {len(test):,} images "
-    f"after {len(history)} epochs ({run.profile} profile; the report: "
+    f"after {trained_for} ({run.profile} profile; the report: "
     f"92%, on all 60,000 training images)" + run.caveat()
 )
 

@@ -75,6 +75,7 @@ from .engine import (
     seed_everything,
     train_one_epoch,
 )
+from .files import DiskFullError
 from .manifold import PCA, TSNE, kl_gradient, pca, tsne
 from .models import (
     PRESETS,

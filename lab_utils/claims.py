@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import _alive, _host, temporary_path
+from .files import _alive, _host, reporting_full_disk, temporary_path
 
 CLAIM_FILE = "claim.json"
 HEARTBEAT = 15.0  # seconds between touches of a held claim
@@ -192,7 +192,8 @@ def _create(path: Path, record: dict) -> bool:
     never sees half a claim."""
     tmp = temporary_path(path)
     try:
-        tmp.write_text(json.dumps(record))
+        with reporting_full_disk(path):
+            tmp.write_text(json.dumps(record))
         try:
             os.link(tmp, path)
             return True
@@ -205,7 +206,7 @@ def _create(path: Path, record: dict) -> bool:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "w") as f:
+            with reporting_full_disk(path), os.fdopen(fd, "w") as f:
                 f.write(json.dumps(record))
             return True
     finally:

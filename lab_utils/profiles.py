@@ -487,6 +487,8 @@ class LabRun:
     data_dir: Path
     results_dir: Path
     started: float = field(default_factory=time.perf_counter)
+    # The two folders as the user gave them (the banner prints these):
+    shown: tuple[str, str] | None = None
 
     def caveat(self) -> str:
         """What this profile's numbers are worth, for printing beside a
@@ -513,9 +515,9 @@ class LabRun:
             ),
             f"python {platform.python_version()} | torch "
             f"{torch.__version__} | torchvision {torchvision.__version__}",
-            # Relative, so committed outputs name no machine's folders.
-            f"data: {os.path.relpath(self.data_dir)} | results: "
-            f"{os.path.relpath(self.results_dir)}",
+            "data: {} | results: {}".format(
+                *(self.shown or (self.data_dir, self.results_dir))
+            ),
             self.prediction(),
         ]
         if dry_run.active():
@@ -623,6 +625,7 @@ def start_lab(
     that a runtime reset loses nothing.
     """
     _check_parameters(seed=seed, data_dir=data_dir, results_dir=results_dir)
+    _check_injected_parameters(_executed_cells())
     if drive is not False and drive is not True:
         raise ValueError(
             f"KEEP_ON_DRIVE must be True or False, got {drive!r}."
@@ -638,6 +641,8 @@ def start_lab(
     device = torch.device(device) if device else default_device()
     name = resolve_profile(profile, device)
     settings = profile_settings(lab, name)
+    shown_data = _as_given(data_dir, "LAB_DATA_DIR", "data")
+    shown_results = _as_given(results_dir, "LAB_RESULTS_DIR", "results")
     data_dir = resolve_data_dir(data_dir) if data_dir else default_data_dir()
     results_dir = results_dir or os.environ.get("LAB_RESULTS_DIR")
     results = (
@@ -652,7 +657,13 @@ def start_lab(
         # start empty so that every run of the lab trains again.
         folder = results / lab / f"{name}-dry-run"
         shutil.rmtree(folder, ignore_errors=True)
-    return LabRun(lab, name, settings, device, int(seed), data_dir, folder)
+    shown = (
+        shown_data,
+        os.path.join(shown_results, *folder.relative_to(results).parts),
+    )
+    return LabRun(
+        lab, name, settings, device, int(seed), data_dir, folder, shown=shown
+    )
 
 
 # Where KEEP_ON_DRIVE keeps results: Google Drive, as Colab mounts it.
@@ -674,6 +685,77 @@ def _mount_drive() -> str:
     drive.mount("/content/drive")
     Path(DRIVE_RESULTS).mkdir(parents=True, exist_ok=True)
     return DRIVE_RESULTS
+
+
+def _as_given(folder, variable: str, default: str) -> str:
+    """A folder as the user gave it, for the banner: the parameter, else
+    the environment variable (as typed where ``run_all`` was started,
+    which passes it on as ``<variable>_AS_GIVEN``: it makes the variable
+    itself absolute for the kernels), else the default."""
+    if folder:
+        return str(folder)
+    return (
+        os.environ.get(f"{variable}_AS_GIVEN")
+        or os.environ.get(variable)
+        or default
+    )
+
+
+# The first line of the cell papermill adds after a notebook's
+# parameters cell, holding the values given with -p.
+_INJECTED = "# Parameters"
+
+
+def _executed_cells() -> list[str]:
+    """The sources of the cells this kernel ran so far (IPython's input
+    history), or [] outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    if shell is None:
+        return []
+    return [c for c in shell.user_ns.get("In", []) if isinstance(c, str)]
+
+
+def _assigned_names(source: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (
+            node.targets if isinstance(node, ast.Assign) else [node.target]
+        )
+        if isinstance(target, ast.Name)
+    ]
+
+
+def _check_injected_parameters(cells: list[str]) -> None:
+    """Stop a run given a parameter its notebook does not have
+    (``papermill -p PROFIL smoke``): papermill only warns, and the
+    notebook would run on with its default, for minutes, as if asked. The
+    injected cell follows the notebook's parameters cell, whose names are
+    the ones it has."""
+    for i, cell in enumerate(cells):
+        if not cell.lstrip().startswith(_INJECTED) or i == 0:
+            continue
+        declared = _assigned_names(cells[i - 1])
+        unknown = [n for n in _assigned_names(cell) if n not in declared]
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueError(
+                f"This notebook has no parameter {names} (given with "
+                f"papermill's -p). Its parameters are: "
+                f"{', '.join(declared)}. Check the spelling and run "
+                f"again."
+            )
 
 
 def _check_parameters(seed, data_dir, results_dir) -> None:

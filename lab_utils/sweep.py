@@ -33,7 +33,12 @@ from . import claims, cluster
 from .callbacks import early_stopping
 from .data.catalog import is_whole
 from .engine import progress_enabled
-from .files import remove_stale_temporaries, temporary_path
+from .files import (
+    DiskFullError,
+    remove_stale_temporaries,
+    reporting_full_disk,
+    temporary_path,
+)
 from .metrics import is_accuracy, metric_mode
 
 # train_fn(config, seed) -> a recipes.Trained, or (history, metrics).
@@ -536,7 +541,12 @@ def _train_and_claim(
             "model": _fingerprint(private) if save_models else None,
             "sweep": sweep,
         }
-        other = _claim(folder, record)
+        try:
+            other = _claim(folder, record)
+        except DiskFullError as err:
+            raise _unrecorded(
+                name, seed, metrics, err, private, model
+            ) from err
         if other is not None:
             return other["metrics"], other.get("sweep") != sweep
         if save_models:
@@ -544,6 +554,27 @@ def _train_and_claim(
     finally:
         private.unlink(missing_ok=True)
     return metrics, False
+
+
+def _unrecorded(name, seed, metrics, err, private, model) -> DiskFullError:
+    """A DiskFullError for a run that trained but whose record could not
+    be written: its metrics are in the message and its model (if saved)
+    is moved into place, so nothing it computed is lost unsaid."""
+    kept = ""
+    if private.is_file():
+        os.replace(private, model)  # a rename needs no space
+        kept = f" Its model is kept at {model}."
+    results = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+    )
+    return DiskFullError(
+        err.errno,
+        f"The run {name!r} (seed {seed}) trained, but its record could not "
+        f"be written, so the sweep will train it again next time: "
+        f"{err.strerror} "
+        f"Its results: {results}.{kept}",
+    )
 
 
 def _claim(folder: Path, record: dict):
@@ -555,7 +586,8 @@ def _claim(folder: Path, record: dict):
     path = folder / RUN_FILE
     tmp = temporary_path(path)
     try:
-        tmp.write_text(json.dumps(record, indent=1, default=_plain))
+        with reporting_full_disk(path):
+            tmp.write_text(json.dumps(record, indent=1, default=_plain))
         try:
             os.link(tmp, path)  # fails if the file exists: an atomic claim
             return None

@@ -68,6 +68,41 @@ def test_1_cache_sees_deleted_and_overwritten_images(
     )
 
 
+def test_1_cache_sees_a_same_size_overwrite_with_its_old_timestamp(
+    data_dir, tmp_path, monkeypatch
+):
+    """Issue 32, case 1: another image of exactly the same size written
+    over a file, its modification time then put back (``touch -r``):
+    path, size and mtime are all as before; the change time is not."""
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    root = copy_cifar(data_dir, tmp_path, per_class=20)
+    by_size: dict = {}
+    for f in sorted((data_dir / "cifar10" / "train").rglob("*.jpg"))[:3000]:
+        by_size.setdefault(f.stat().st_size, []).append(f)
+    bird = root / "bird" / "0015.jpg"
+    twins = [
+        f
+        for f in by_size.get(bird.stat().st_size, [])
+        if f.read_bytes() != bird.read_bytes()
+    ]
+    assert twins, "no image of the same size to write over it"
+
+    def load(**options):
+        return lu.load_dataset(
+            "cifar10", "test", data_dir=tmp_path, download=False, **options
+        )
+
+    before = load()
+    stat = bird.stat()
+    shutil.copyfile(twins[0], bird)
+    os.utime(bird, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert bird.stat().st_size == stat.st_size
+    assert bird.stat().st_mtime_ns == stat.st_mtime_ns
+    cached, fresh = load(), load(cache=False)
+    assert not torch.equal(fresh.X, before.X)  # the pixels did change
+    assert torch.equal(cached.X, fresh.X), "the cache kept the old bird"
+
+
 def test_1_cache_sees_a_replaced_and_a_truncated_idx_file(
     data_dir, tmp_path, monkeypatch
 ):
@@ -584,3 +619,284 @@ def test_10_failed_saves_leave_no_temporary_files(tmp_path):
         elsewhere.name,
         "model.pt",
     ]
+
+
+# --- issue 32, case 2: a parameter the notebook does not have stops it -----
+
+
+def test_32_2_papermill_with_an_unknown_parameter_stops(tmp_path, data_dir):
+    """Plain papermill, as a user runs it: it only warns ("Passed
+    unknown parameter"), and Lab 1 ran its default profile to the end."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(REPO / "notebooks" / "01_data_exploration.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            *("-p", "PROFIL", "smoke", "-p", "EPOCHS", "3"),
+            "--cwd",
+            str(REPO / "notebooks"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "LAB_DATA_DIR": str(data_dir),
+            "LAB_RESULTS_DIR": str(tmp_path / "results"),
+        },
+    )
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "This notebook has no parameter PROFIL, EPOCHS" in said
+    assert "Its parameters are: PROFILE, SEED, DATA_DIR" in said
+
+
+def test_32_2_the_injected_cell_is_checked_against_the_parameters_cell():
+    from lab_utils.profiles import _check_injected_parameters
+
+    parameters = 'PROFILE = "auto"\nSEED = 0\nDATA_DIR = None\n'
+    good = '# Parameters\nPROFILE = "smoke"\nSEED = 1\n'
+    _check_injected_parameters(["", parameters, good, "import lab_utils"])
+    _check_injected_parameters(["", parameters, "x = 1"])  # no papermill
+    with pytest.raises(ValueError, match="no parameter PROFIL, EPOCHS"):
+        _check_injected_parameters(
+            ["", parameters, '# Parameters\nPROFIL = "smoke"\nEPOCHS = 3\n']
+        )
+
+
+# --- issue 32, case 3: a full disk says so, and names the file --------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KiB filesystem (tmpfs), mounted for the test; it needs
+    root, as this project's machines and CI have."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr}")
+    yield mount
+    # Lazily: a file the failed write left open (the traceback holds
+    # it) must not keep the filesystem mounted.
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path, leave: int = 0) -> None:
+    """Fill folder's filesystem, leaving about ``leave`` bytes."""
+    free = shutil.disk_usage(folder).free - leave
+    with open(folder / "filler.bin", "wb") as f:
+        try:
+            f.write(b"\0" * max(free, 0))
+        except OSError:
+            pass
+
+
+def test_32_3_a_checkpoint_on_a_full_disk_names_the_file(small_disk):
+    small = small_disk / "small.pt"
+    lu.save_checkpoint(small, weights=torch.zeros(10))
+    big = torch.randn(200_000)  # 800 KB: more than the disk
+    with pytest.raises(lu.DiskFullError) as caught:
+        lu.save_checkpoint(small_disk / "model.pt", weights=big)
+    message = str(caught.value)
+    assert f"Could not write {small_disk / 'model.pt'}" in message
+    assert (
+        "the disk is full" in message and "left on its filesystem" in message
+    )
+    # nothing half-written is left, and the earlier file is intact
+    assert sorted(p.name for p in small_disk.iterdir()) == ["small.pt"]
+    assert torch.equal(lu.load_checkpoint(small)["weights"], torch.zeros(10))
+
+
+def test_32_3_a_run_trained_on_a_disk_that_filled_up_keeps_its_results(
+    small_disk,
+):
+    """The disk fills up while the run trains (another program, say):
+    its record cannot be written, and the error says so, with what the
+    run computed."""
+
+    def train(config, seed):
+        fill(small_disk)
+        history = pd.DataFrame(
+            {"epoch": [1, 2], "train_loss": [0.9, 0.5], "seconds": [1, 1]}
+        )
+        return history, {"test_acc": 0.8125, "epochs_run": 2}
+
+    with pytest.raises(lu.DiskFullError) as caught:
+        lu.run_sweep({"baseline": {"lr": 0.1}}, [0], train, small_disk)
+    message = str(caught.value)
+    assert "The run 'baseline' (seed 0) trained" in message
+    assert "run.json: the disk is full" in message
+    assert "test_acc=0.8125" in message
+
+
+# --- issue 32, case 4: NaN pixels and a zero std are named ----------------
+
+
+def test_32_4_nan_pixels_are_counted_and_located(mnist_small):
+    train, _ = mnist_small
+    X = train.X[:50].float() / 255
+    X[7, 0, 3, 4] = float("nan")
+    X[20, 0, 0, 1] = float("nan")
+    with pytest.raises(ValueError) as caught:
+        lu.LabData("mnist", "train", X, train.y[:50], train.classes)
+    message = str(caught.value)
+    assert "2 of 39,200 values are NaN" in message
+    assert "the first at index (7, 0, 3, 4)" in message
+    assert "nan to nan" not in message
+
+
+def test_32_4_a_zero_std_is_refused_by_the_loader(mnist_small):
+    train, _ = mnist_small
+    with pytest.raises(ValueError, match=r"std \[0.0\] \(channel 0\)"):
+        lu.TensorLoader(train, 64, normalize=((0.13,), (0.0,)))
+
+
+def test_32_4_nan_in_the_validation_data_is_warned_about(mnist_small):
+    train, test = mnist_small
+    lu.seed_everything(0)
+    X = test.X[:100].float() / 255
+    X[0, 0, 5, 5] = float("nan")  # a float batch from the user's own loader
+    val = [(X, test.y[:100])]
+    model = lu.FashionNet()
+    with pytest.warns(UserWarning, match="validation gave nan for val_loss"):
+        history = lu.fit(
+            model, lu.TensorLoader(train, 100), val, epochs=2, device="cpu"
+        )
+    assert np.isfinite(history["train_loss"]).all()
+
+
+# --- issue 32, case 5: two runners on one notebook -------------------------
+
+
+def run_all_into(output: Path, notebooks: Path):
+    """run_all on the one notebook in ``notebooks`` (a cell that prints),
+    in the smoke profile, into ``output``: seconds, where a lab takes a
+    minute."""
+    (notebooks / "01_tiny.py").write_text(
+        "# %%\nprint('a notebook of one cell')\n"
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lab_utils.tools.run_all",
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(notebooks),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_32_5_a_second_runner_on_the_same_notebook_is_refused(tmp_path):
+    from lab_utils.files import _host
+
+    folder = tmp_path / "smoke"
+    folder.mkdir()
+    lock = folder / ".01_tiny.runner"
+    lock.write_text(f"{os.getpid()}@{_host()}")  # a runner that is alive
+    done = run_all_into(tmp_path, tmp_path)
+    assert done.returncode == 1
+    said = done.stdout + done.stderr
+    assert f"another runner (pid {os.getpid()} on {_host()})" in said
+    assert not (folder / "01_tiny.ipynb").exists()
+    assert lock.read_text() == f"{os.getpid()}@{_host()}"  # not ours
+
+
+def test_32_5_a_killed_runners_lock_and_files_are_cleaned_up(tmp_path):
+    from lab_utils.files import _host
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a runner that was killed: its pid is free
+    folder = tmp_path / "smoke"
+    folder.mkdir()
+    dead = f"{gone.pid}@{_host()}"
+    (folder / ".01_tiny.runner").write_text(dead)
+    leftovers = [
+        folder / f".01_tiny.{dead}.running.ipynb",
+        folder / ".01_tiny.running.ipynb",  # the name every runner shared
+    ]
+    for f in leftovers:
+        f.write_text("{}")
+    done = run_all_into(tmp_path, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["01_tiny.ipynb"]
+
+
+# --- issue 32, case 6: smaller things ---------------------------------------
+
+
+def test_32_6_the_banner_prints_folders_outside_as_absolute(
+    tmp_path, monkeypatch
+):
+    """A folder given as an absolute path elsewhere was printed as a climb
+    of ../../.. from the notebook's folder: now as given."""
+    here = tmp_path / "course" / "notebooks"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    data = tmp_path / "elsewhere" / "datasets"
+    run = lu.start_lab(
+        "05_fashion_pca_tsne",
+        "smoke",
+        data_dir=data,
+        results_dir="results",
+        device="cpu",
+    )
+    line = next(x for x in run.banner().splitlines() if x.startswith("data:"))
+    assert line == (
+        f"data: {data} | results: "
+        f"{Path('results') / '05_fashion_pca_tsne' / 'smoke'}"
+    )
+    # run_all makes the folders absolute for its kernels, and passes on
+    # how they were given, for the banner
+    monkeypatch.setenv("LAB_DATA_DIR", str(data.resolve()))
+    monkeypatch.setenv("LAB_DATA_DIR_AS_GIVEN", "../elsewhere/datasets")
+    run = lu.start_lab("05_fashion_pca_tsne", "smoke", device="cpu")
+    assert "data: ../elsewhere/datasets |" in run.banner()
+
+
+def test_32_6_papermill_runs_draw_no_progress_bars(tmp_path):
+    """A notebook run by plain papermill has no one watching its bars:
+    they only land in the saved notebook (and in --log-output's log) as
+    lines of text. LAB_PROGRESS still decides where it is set."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import sys\n"
+            f"sys.path.insert(0, {str(REPO)!r})\n"
+            "from lab_utils.engine import progress_enabled\n"
+            "print('progress', progress_enabled())"
+        )
+    ]
+    source, output = tmp_path / "bars.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    env = {k: v for k, v in os.environ.items() if k != "LAB_PROGRESS"}
+    for extra, expected in ((None, "False"), ("1", "True")):
+        if extra:
+            env["LAB_PROGRESS"] = extra
+        done = subprocess.run(
+            [sys.executable, "-m", "papermill", "-k", "python3"]
+            + [str(source), str(output)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        printed = nbformat.read(output, 4).cells[0].outputs[0]["text"]
+        assert printed.strip() == f"progress {expected}"

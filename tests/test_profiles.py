@@ -43,7 +43,8 @@ def test_start_lab_banner_is_loud_on_cpu(monkeypatch, tmp_path):
     assert run.profile == "smoke" and run.settings["samples_per_class"] == 1
     assert "profile smoke" in banner and "seed 3" in banner
     assert "NO GPU" in banner and "Change runtime type" in banner
-    assert "data: /" not in banner  # relative paths only
+    # folders as given (issue 32): here an absolute one
+    assert f"data: {tmp_path} | results: " in banner
     assert "finished in" in run.finish()
 
 

@@ -4,7 +4,8 @@ Decoding 60,000 images takes longer than a short lab should wait, so the
 tensors a reader returns are saved as a ``.pt`` file, one per (dataset,
 split, source folder), in the user's cache folder: never in the data
 folder, which may be a read-only copy. Each cache file records what it
-was built from (every source file's path, size and modification time);
+was built from (every source file's path, size, modification and change
+times and inode);
 when any of that has changed, or the file is damaged, it is rebuilt,
 never trusted.
 """
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import torch
 
-from ..files import atomic_write
+from ..files import DiskFullError, atomic_write
 
 
 def default_cache_dir() -> Path:
@@ -31,10 +33,14 @@ def default_cache_dir() -> Path:
 
 def source_fingerprint(source: Path) -> str:
     """A digest of every file under ``source`` (or of ``source`` itself):
-    relative path, size and modification time in nanoseconds. Deleting,
-    adding, replacing, overwriting or truncating any file changes it;
-    statting 60,000 files takes a fraction of a second, decoding them a
-    minute."""
+    relative path, size, modification time, change time (in nanoseconds)
+    and inode. Deleting, adding, replacing, overwriting or truncating any
+    file changes it: even an overwrite of the same size whose
+    modification time was put back (``touch -r``) changes the change
+    time, which only the system sets, and a file moved over another
+    brings its own inode. Statting 60,000 files takes a fraction of a
+    second, decoding them a minute. (A copy of the folder, or a chmod,
+    also changes it: one decode more, never a stale image.)"""
     source = Path(source)
     digest = hashlib.sha1()
     if source.is_file():
@@ -47,7 +53,10 @@ def source_fingerprint(source: Path) -> str:
                 path = os.path.join(folder, name)
                 entries.append((os.path.relpath(path, source), os.stat(path)))
     for rel, st in entries:
-        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+            f"\0{st.st_ino}\n".encode()
+        )
     return digest.hexdigest()
 
 
@@ -71,6 +80,12 @@ def read_cached(name, split, source: Path, reader):
     blob = {"X": X, "y": y, "classes": classes, "fingerprint": fingerprint}
     try:
         atomic_write(path, lambda tmp: torch.save(blob, tmp))
+    except DiskFullError as err:
+        warnings.warn(
+            f"The decoded images were not cached: {err} They are decoded "
+            f"again next time.",
+            stacklevel=3,
+        )
     except OSError:
         pass  # a read-only home only costs a re-decode next time
     return X, y, classes

@@ -82,6 +82,20 @@ def as_uint8_images(X) -> torch.Tensor:
         return X.to(torch.uint8)
     if X.dtype == torch.bool:
         raise ValueError("Images must be uint8 or float, got bool.")
+    if X.is_floating_point():
+        bad = ~torch.isfinite(X)
+        if bool(bad.any()):
+            where = tuple(int(i) for i in bad.nonzero()[0])
+            n_nan, n_inf = int(X.isnan().sum()), int(X.isinf().sum())
+            raise ValueError(
+                f"Float images must hold finite values in [0, 1]; "
+                f"{n_nan:,} of {X.numel():,} values are NaN and {n_inf:,} "
+                f"infinite, the first at index {where} (image {where[0]}, "
+                f"channel {where[1]}, row {where[2]}, column {where[3]}). "
+                f"Find where they came from (a division by zero, a "
+                f"missing pixel), or replace them: "
+                f"torch.nan_to_num(X, nan=0.0, posinf=1.0, neginf=0.0)."
+            )
     low, high = float(X.min()), float(X.max())
     if X.is_floating_point():
         if 0.0 <= low and high <= 1.0:

@@ -2,7 +2,8 @@
 
     python -m lab_utils.tools.run_all [--profile smoke|cpu|full|reproduce|auto]
                                 [--only NAME ...] [--inplace]
-                                [--plan [--no-probe]] [--dry-run]
+                                [--plan [--no-probe] [--markdown]]
+                                [--dry-run]
                                 [--jobs N | --scheduler ADDRESS]
 
 Each ``notebooks/NN_name.py`` (the jupytext source of truth) is executed in
@@ -15,10 +16,12 @@ printed; the exit code is 1 if any notebook failed, naming it and its cell.
 ``--plan`` runs nothing: it prints each notebook's work in the profile
 (training runs and images, FLOPs counted on the real models, t-SNE and
 PCA sizes) and its predicted minutes on this CPU (a short measured probe;
-``--no-probe`` skips it), a T4 and an A100 (lab_utils.costs.DEVICES says
-what is assumed, and why). ``--dry-run`` runs every notebook with the
-profile's full-size data and models, but every training run stops after
-two batches and every t-SNE after a few iterations (lab_utils.dry_run);
+``--no-probe`` skips it), a T4, an A100 and an H200 (lab_utils.costs.DEVICES
+says what is measured, what is assumed, and why); ``--markdown`` prints
+the table alone, as the README shows it. ``--dry-run`` runs every
+notebook with the profile's full-size data and models, but every
+training run stops after two batches and every t-SNE after a few
+iterations (lab_utils.dry_run);
 outputs go to ``build/runs/<profile>-dry-run/``, never ``--inplace``.
 
 ``--jobs N`` runs N notebooks at once, each in a worker process of a
@@ -132,7 +135,29 @@ def run_notebook(
     os.environ["LAB_PROFILE"] = profile
     os.environ.setdefault("LAB_PROGRESS", "0")
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.running.ipynb")
+    lock = output.with_name(f".{output.stem}.runner")
+    owner = _take_lock(lock)
+    if owner is not None:
+        return RunResult(
+            source.stem,
+            "FAILED",
+            0.0,
+            f"another runner ({owner}) is running this notebook into "
+            f"{output}: wait for it to end, or stop it (a runner that was "
+            f"killed on this machine is noticed, and its lock {lock.name} "
+            f"taken over)",
+        )
+    try:
+        _remove_dead_runners_files(output)
+        return _run_locked(nb, source, output, kernel_name, pm, jupytext)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _run_locked(nb, source, output, kernel_name, pm, jupytext) -> RunResult:
+    # Each runner its own temporary file: a second runner can never
+    # publish another's half-run notebook as its own.
+    tmp = output.with_name(f".{output.stem}.{_me()}.running.ipynb")
     start = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -168,10 +193,59 @@ def run_notebook(
     return RunResult(source.stem, status, seconds, detail)
 
 
+def _me() -> str:
+    from ..files import _host
+
+    return f"{os.getpid()}@{_host()}"
+
+
+def _take_lock(lock: Path) -> str | None:
+    """Create ``lock`` holding this runner's pid@host: None when taken,
+    else who holds it. A lock whose runner died on this machine is taken
+    over; one from another machine is never judged."""
+    from ..files import _alive, _host
+
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = lock.read_text().strip()
+            except OSError:
+                owner = ""
+            pid, _, host = owner.partition("@")
+            dead = pid.isdigit() and host == _host() and not _alive(int(pid))
+            if not dead and owner:
+                return f"pid {pid} on {host}"
+            lock.unlink(missing_ok=True)  # its runner was killed
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(_me())
+        return None
+    return "a runner that keeps replacing the lock"
+
+
+def _remove_dead_runners_files(output: Path) -> None:
+    """Delete the temporary notebooks of runners killed on this machine
+    (``.<stem>.<pid>@<host>.running.ipynb``, and the one name that every
+    runner once shared)."""
+    from ..files import _alive, _host
+
+    legacy = output.with_name(f".{output.stem}.running.ipynb")
+    legacy.unlink(missing_ok=True)
+    prefix, suffix = f".{output.stem}.", ".running.ipynb"
+    for tmp in output.parent.glob(f".{output.stem}.*@*.running.ipynb"):
+        pid, _, host = tmp.name[len(prefix) : -len(suffix)].partition("@")
+        if pid.isdigit() and host == _host() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 # What a notebook's kernel reads from the runner's environment.
 _RUN_ENVIRONMENT = (
     "LAB_DATA_DIR",
     "LAB_RESULTS_DIR",
+    "LAB_DATA_DIR_AS_GIVEN",
+    "LAB_RESULTS_DIR_AS_GIVEN",
     "LAB_DRY_RUN",
     "LAB_PROGRESS",
 )
@@ -237,20 +311,29 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def format_plan(sources: list[Path], profile: str, probe: bool = True) -> str:
+def format_plan(
+    sources: list[Path],
+    profile: str,
+    probe: bool = True,
+    markdown: bool = False,
+) -> str:
     """The --plan report: a table of each notebook's work and minutes, and
-    what the device figures assume."""
+    what the device figures assume; ``markdown``: the table alone, as the
+    README shows it (predicted device minutes, no CPU probe)."""
     import pandas as pd
 
     from ..costs import DEVICES, FIXED_SECONDS, plan_table
     from ..profiles import plan_lab
 
     table = plan_table(
-        [plan_lab(source.stem, profile) for source in sources], cpu=probe
+        [plan_lab(source.stem, profile) for source in sources],
+        cpu=probe and not markdown,
     )
     total = {"notebook": "total", "other work": ""}
     total.update(table.select_dtypes("number").sum().to_dict())
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    if markdown:
+        return _markdown_plan(table)
     lines = [
         f"Profile {profile}: predicted work and minutes per notebook "
         f"(upper bounds: early stopping may end runs sooner).",
@@ -276,6 +359,23 @@ def format_plan(sources: list[Path], profile: str, probe: bool = True) -> str:
         )
     for key, spec in DEVICES.items():
         lines.append(f"{key.upper()}: {spec.source}.")
+    return "\n".join(lines)
+
+
+def _markdown_plan(table) -> str:
+    minutes = [c for c in table if c.startswith("min, ")]
+    head = ["notebook", "runs", "training images", "training FLOPs"]
+    head += ["other work"] + [f"{c[5:]} min (predicted)" for c in minutes]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in table.iterrows():
+        cells = [
+            row["notebook"],
+            f"{row['runs']:.0f}",
+            f"{row['train images (M)']:.1f} M",
+            f"{row['train PFLOP']:.2f} PFLOP",
+            "" if row["other work"] in ("-", "") else row["other work"],
+        ] + [f"{row[c]:.1f}" for c in minutes]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -312,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-probe",
         action="store_true",
         help="with --plan: skip the measured probe of this CPU",
+    )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="with --plan: the table alone, in markdown (the README's)",
     )
     parser.add_argument(
         "--dry-run",
@@ -362,12 +467,19 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--plan runs nothing: drop --jobs/--scheduler.")
         if args.no_probe and not args.plan:
             raise ValueError("--no-probe goes with --plan.")
+        if args.markdown and not args.plan:
+            raise ValueError("--markdown goes with --plan.")
         if args.plan and (args.dry_run or args.inplace):
             raise ValueError(
                 "--plan runs nothing: drop --dry-run and --inplace."
             )
         if args.plan:
-            report = format_plan(sources, profile, probe=not args.no_probe)
+            report = format_plan(
+                sources,
+                profile,
+                probe=not args.no_probe,
+                markdown=args.markdown,
+            )
         if args.dry_run and args.inplace:
             raise ValueError(
                 "--dry-run outputs mean nothing: they never replace the "
@@ -394,7 +506,11 @@ def main(argv: list[str] | None = None) -> int:
         ("LAB_DATA_DIR", "data"),
         ("LAB_RESULTS_DIR", "results"),
     ):
-        os.environ[var] = str(resolve_data_dir(os.environ.get(var) or default))
+        given = os.environ.get(var) or default
+        # The banner prints the folder as given; the kernel needs it
+        # absolute.
+        os.environ.setdefault(f"{var}_AS_GIVEN", given)
+        os.environ[var] = str(resolve_data_dir(given))
     print(
         f"Running {len(sources)} notebook(s), profile {profile}, data "
         f"{os.environ['LAB_DATA_DIR']}",
