@@ -18,7 +18,13 @@ from collections.abc import Callable
 
 from ... import dry_run
 from . import lab1, lab2, lab3, lab4, lab5, lab6
-from ._core import Case, ExerciseNotDone, SelfCheckFailed, compare
+from ._core import (
+    Case,
+    ExerciseNotDone,
+    SelfCheckFailed,
+    _students_line,
+    compare,
+)
 
 __all__ = [
     "CHECKS",
@@ -68,7 +74,22 @@ def run_check(name: str, fn: Callable, data_dir=None) -> list[Case]:
     # (whose references would then see a batch where the student's code
     # sees all).
     with dry_run.suspended():
-        return CHECKS[name](fn, data_dir)
+        try:
+            return CHECKS[name](fn, data_dir)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # the check's own code met an odd answer
+            return [
+                Case(
+                    "the self-check itself",
+                    [
+                        f"it could not finish judging this answer: "
+                        f"{type(err).__name__}: {err}{_students_line(err)}. "
+                        f"Compare what your function returns with what the "
+                        f"exercise's statement asks for (type, shape)."
+                    ],
+                )
+            ]
 
 
 def report(name: str, cases: list[Case]) -> str:

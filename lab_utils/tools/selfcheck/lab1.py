@@ -7,7 +7,17 @@ import math
 import torch
 
 from ...data import channel_stats
-from ._core import Case, _as_pair, _call, _images, _shape, compare
+from ._core import (
+    Case,
+    _as_pair,
+    _call,
+    _images,
+    _shape,
+    as_tensor,
+    compare,
+    diagnosis,
+    matches,
+)
 
 
 def check_channel_stats(fn, data_dir) -> list[Case]:
@@ -23,35 +33,13 @@ def check_channel_stats(fn, data_dir) -> list[Case]:
         if not case.problems:
             got, case.problems = _as_pair(result, ("mean", "std"))
         if not case.problems:
-            pixels = X.double() / 255
             for label, g, e in zip(("mean", "std"), got, channel_stats(X)):
-                problems = compare(label, g, e, atol=1e-5)
-                if not problems:
-                    continue
-                if not isinstance(g, torch.Tensor) or g.shape != e.shape:
-                    problems.append(
-                        f"one {label} per channel: reduce over the images "
-                        f"and the pixel positions, dims (0, 2, 3)."
-                    )
-                elif torch.allclose(g.double(), e * 255, rtol=1e-4):
-                    problems.append(
-                        "it is 255 times too large: scale the "
-                        "pixels to [0, 1] first."
-                    )
-                elif label == "std" and torch.allclose(
-                    g.double(), pixels.std(dim=(0, 2, 3)), atol=1e-6
-                ):
-                    problems.append(
-                        "it divides by N - 1, the sample standard "
-                        "deviation; the dataset's own divides by N "
-                        "(correction=0)."
-                    )
-                elif label == "std" and torch.allclose(
-                    g.double(), e**2, atol=1e-6
-                ):
-                    problems.append(
-                        "it is the variance: take its square root."
-                    )
+                problems = compare(label, g, e, atol=1e-5, arrays=True)
+                if problems:
+                    with diagnosis():
+                        problems += _stats_slips(
+                            label, as_tensor(g, True), X, e
+                        )
                 case.problems += problems
         if not torch.equal(X, data.X[:n]):
             case.problems.append(
@@ -59,6 +47,42 @@ def check_channel_stats(fn, data_dir) -> list[Case]:
             )
         cases.append(case)
     return cases
+
+
+def _stats_slips(label, g, X, e) -> list[str]:
+    """What a wrong mean or std did, among the typical slips."""
+    if not isinstance(g, torch.Tensor):
+        return []
+    if g.shape != e.shape:
+        if g.numel() == e.numel():
+            return [
+                f"it keeps the reduced dimensions (keepdim=True): return "
+                f"shape {_shape(e)}, a value for each channel."
+            ]
+        if g.ndim >= 1 and e.numel() in g.shape:
+            return [
+                f"one {label} per channel: reduce over the images and "
+                f"the pixel positions, dims (0, 2, 3)."
+            ]
+        return []
+    pixels = X.double() / 255
+    slips = {
+        "it is 255 times too large: scale the pixels to [0, 1] first": (
+            e * 255
+        ),
+    }
+    if label == "std":
+        slips[
+            "it divides by N - 1, the sample standard deviation; the "
+            "dataset's own divides by N (correction=0)"
+        ] = pixels.std(dim=(0, 2, 3))
+        slips["it is the variance: take its square root"] = e**2
+        slips["it is the standard deviation of the unscaled pixels"] = e * 255
+    return [
+        f"{slip}."
+        for slip, value in slips.items()
+        if matches(g, value, atol=1e-6, rtol=1e-4)
+    ][:1]
 
 
 # Images kept per class: unbalanced, so that n_class * val_fraction has a
@@ -113,8 +137,16 @@ def check_stratified_split(fn, data_dir) -> list[Case]:
         parts, case.problems = _as_pair(result, ("train_idx", "val_idx"))
         if case.problems:
             continue
+        parts = [as_tensor(part, arrays=True) for part in parts]
         for label, part in zip(("train_idx", "val_idx"), parts):
-            if (
+            if isinstance(part, torch.Tensor) and part.dtype == torch.bool:
+                case.problems.append(
+                    f"{label} is a boolean mask of {len(part)} entries; it "
+                    f"should hold the indices themselves "
+                    f"(torch.nonzero(mask).flatten() turns a mask into "
+                    f"them)."
+                )
+            elif (
                 not isinstance(part, torch.Tensor)
                 or part.ndim != 1
                 or part.is_floating_point()
@@ -155,21 +187,24 @@ def check_stratified_split(fn, data_dir) -> list[Case]:
                 else []
             )
             case.problems += [slip] if slip else []
-        again, _ = _call(fn, y.clone(), fraction, 0)
-        other, _ = _call(fn, y.clone(), fraction, 1)
-        if again is None or not torch.equal(
-            again[1].sort().values, val_idx.sort().values
-        ):
+        again = _sorted_val(_call(fn, y.clone(), fraction, 0)[0])
+        other = _sorted_val(_call(fn, y.clone(), fraction, 1)[0])
+        if again is None or not torch.equal(again, val_idx.sort().values):
             case.problems.append(
                 "the same seed gave a different split; "
                 "draw the permutation from a "
                 "torch.Generator seeded with `seed`."
             )
-        elif other is not None and torch.equal(
-            other[1].sort().values, val_idx.sort().values
-        ):
+        elif other is not None and torch.equal(other, val_idx.sort().values):
             case.problems.append(
                 "seed 0 and seed 1 gave the same split; "
                 "the split should be random."
             )
     return cases
+
+
+def _sorted_val(result):
+    """The validation indices of a split, sorted; None if unreadable."""
+    with diagnosis():
+        return as_tensor(result[1], arrays=True).sort().values
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import torch
 import torch.nn as nn
@@ -11,7 +12,18 @@ import torch.nn.functional as F
 from ...data import TensorLoader
 from ...engine import max_weight_difference
 from ...models import ThreeConvNet, count_parameters, three_conv_config
-from ._core import Case, _call, _images, _normalised, _shape, compare
+from ._core import (
+    _DATA,
+    Case,
+    _call,
+    _images,
+    _normalised,
+    _shape,
+    as_number,
+    compare,
+    diagnosis,
+    matches,
+)
 
 
 def _conv_activations(data_dir) -> torch.Tensor:
@@ -23,44 +35,51 @@ def _conv_activations(data_dir) -> torch.Tensor:
         return net.convs[0](_normalised(_images("cifar10", 8, data_dir)))
 
 
+_BN_SLIPS = {
+    "unbiased": "it divides by the unbiased standard deviation (N - 1); "
+    "batch norm uses the biased one (correction=0)",
+    "eps outside": "eps is added outside the square root: sqrt(var + eps)",
+    "no eps": "eps is left out: sqrt(var + eps)",
+    "no affine": "gamma and beta are not applied after normalising",
+    "per image": "its statistics are per image; batch norm takes them "
+    "over the whole batch, dims (0, 2, 3)",
+}
+
+
+def _batch_norm_variant(X, gamma, beta, slips=()) -> torch.Tensor:
+    """Batch norm in training mode, or with a combination of slips."""
+    dims = (2, 3) if "per image" in slips else (0, 2, 3)
+    mean = X.mean(dim=dims, keepdim=True)
+    var = X.var(dim=dims, correction=int("unbiased" in slips), keepdim=True)
+    if "eps outside" in slips:
+        X_hat = (X - mean) / (var.sqrt() + 1e-5)
+    elif "no eps" in slips:
+        X_hat = (X - mean) / var.sqrt()
+    else:
+        X_hat = (X - mean) / (var + 1e-5).sqrt()
+    if "no affine" in slips:
+        return X_hat
+    return gamma[:, None, None] * X_hat + beta[:, None, None]
+
+
 def _batch_norm_slips(got, X, gamma, beta) -> list[str]:
-    """What a wrong batch norm did, recognised among the typical slips."""
-    g, b = gamma[:, None, None], beta[:, None, None]
-    mean = X.mean(dim=(0, 2, 3), keepdim=True)
-    var = X.var(dim=(0, 2, 3), correction=0, keepdim=True)
-    per_image = (X - X.mean(dim=(2, 3), keepdim=True)) / torch.sqrt(
-        X.var(dim=(2, 3), correction=0, keepdim=True) + 1e-5
-    )
-    slips = {
-        "it divides by the unbiased standard deviation (N - 1); batch "
-        "norm uses the biased one (correction=0)": g
-        * (X - mean)
-        / torch.sqrt(X.var(dim=(0, 2, 3), keepdim=True) + 1e-5)
-        + b,
-        "its statistics are per image; batch norm takes them over the "
-        "whole batch, dims (0, 2, 3)": g * per_image + b,
-        "eps is added outside the square root: sqrt(var + eps)": g
-        * (X - mean)
-        / (torch.sqrt(var) + 1e-5)
-        + b,
-        "gamma and beta are not applied after normalising": (X - mean)
-        / torch.sqrt(var + 1e-5),
-    }
-    if got.shape != X.shape:
-        return []
+    """What a wrong batch norm did: the typical slips, alone or two at
+    once, whose result ``got`` is."""
     expected = F.batch_norm(X, None, None, gamma, beta, True, eps=1e-5)
-    found = [
-        f"It looks as if {slip}."
-        for slip, value in slips.items()
-        if torch.allclose(got.double(), value, atol=1e-8)
-        and not torch.allclose(value, expected)
+    single = [(name,) for name in _BN_SLIPS]
+    pairs = [
+        (a, b)
+        for i, a in enumerate(_BN_SLIPS)
+        for b in list(_BN_SLIPS)[i + 1 :]
+        if {a, b} != {"eps outside", "no eps"}
     ]
-    if not found and torch.allclose(got.double(), expected, atol=1e-3):
-        found.append(
-            "it is close but not equal: check eps (inside the square "
-            "root) and the biased standard deviation (unbiased=False)."
-        )
-    return found
+    for slips in single + pairs:
+        value = _batch_norm_variant(X, gamma, beta, slips)
+        if matches(got, value, atol=1e-8) and not matches(
+            value, expected, atol=1e-8
+        ):
+            return [f"It looks as if {_BN_SLIPS[name]}." for name in slips]
+    return []
 
 
 def check_batch_norm(fn, data_dir) -> list[Case]:
@@ -89,8 +108,9 @@ def check_batch_norm(fn, data_dir) -> list[Case]:
                 X, None, None, gamma, beta, training=True, eps=1e-5
             )
             case.problems = compare("the output", got, expected, atol=1e-8)
-            if case.problems and isinstance(got, torch.Tensor):
-                case.problems += _batch_norm_slips(got, X, gamma, beta)
+            if case.problems:
+                with diagnosis():
+                    case.problems += _batch_norm_slips(got, X, gamma, beta)
         cases.append(case)
     return cases
 
@@ -138,17 +158,7 @@ def check_dense_features(fn, data_dir) -> list[Case]:
         )
         with torch.no_grad():
             got, case.problems = _call(fn, model, X.clone())
-            raised = " ".join(case.problems)
-            if "Sizes of tensors must match" in raised:
-                case.problems.append(
-                    "the maps to concatenate differ in size: after each "
-                    "conv, pool every earlier map to the new, halved size."
-                )
-            elif "channels" in raised:
-                case.problems.append(
-                    "a conv got the wrong number of input channels: each "
-                    "conv reads all the maps so far, concatenated."
-                )
+            case.problems += _dense_error_hint(" ".join(case.problems))
             if not case.problems:
                 case.problems = compare(
                     "the feature maps", got, model.features(X), atol=1e-9
@@ -159,7 +169,7 @@ def check_dense_features(fn, data_dir) -> list[Case]:
                     and got.shape == X.shape[:1] + model.features(X).shape[1:]
                 ):
                     swapped = _dense_norm_after_relu(model, X)
-                    if torch.allclose(got, swapped, atol=1e-9):
+                    if matches(got, swapped, atol=1e-9):
                         case.problems.append(
                             "It looks as if batch norm comes after the "
                             "ReLU: the order is conv, norm, ReLU, pool."
@@ -167,6 +177,7 @@ def check_dense_features(fn, data_dir) -> list[Case]:
                 if (
                     isinstance(got, torch.Tensor)
                     and got.ndim == 4
+                    and got.shape[0] == len(X)
                     and got.shape[1] != model.features(X).shape[1]
                 ):
                     case.problems.append(
@@ -176,6 +187,30 @@ def check_dense_features(fn, data_dir) -> list[Case]:
                     )
         cases.append(case)
     return cases
+
+
+def _dense_error_hint(raised: str) -> list[str]:
+    """A hint for an error the dense forward raised, where its text
+    says which slip it was; none otherwise."""
+    cat = re.search(
+        r"Sizes of tensors must match except in dimension (\d+)", raised
+    )
+    if cat and cat.group(1) != "1":
+        return [
+            f"the maps are concatenated along dimension {cat.group(1)}: "
+            f"concatenate them along the channels, dim=1."
+        ]
+    if cat:
+        return [
+            "the maps to concatenate differ in height or width: after "
+            "each conv, pool every earlier map to the new, halved size."
+        ]
+    if re.search(r"expected input\[.*\] to have \d+ channels", raised):
+        return [
+            "a conv got the wrong number of input channels: each conv "
+            "reads all the maps so far, concatenated."
+        ]
+    return []
 
 
 # --- the three-conv network, to the written spec -------------------------
@@ -272,6 +307,21 @@ def check_ThreeConvClassifier(fn, data_dir) -> list[Case]:  # noqa: N802
                 f"super().__init__() first)."
             ]
             continue
+        lazy = [
+            name
+            for name, p in model.named_parameters()
+            if isinstance(p, nn.parameter.UninitializedParameter)
+        ]
+        if lazy:
+            case.problems = [
+                f"{len(lazy)} of its {len(list(model.parameters()))} "
+                f"parameter tensors ({', '.join(lazy)}) have no shape "
+                f"until the first call (a lazy layer such as "
+                f"nn.LazyLinear): the spec gives every size, so create "
+                f"each layer with its sizes (the lab counts the "
+                f"parameters and builds the optimizer before any call)."
+            ]
+            continue
         torch.manual_seed(0)
         reference = ThreeConvNet(
             three_conv_config("small", widths=widths, fc=fc)
@@ -291,15 +341,16 @@ def check_ThreeConvClassifier(fn, data_dir) -> list[Case]:  # noqa: N802
                 continue
             expected = reference(X)
             case.problems = compare("the logits", got, expected, atol=1e-9)
-            if case.problems and got.shape == expected.shape:
+            if case.problems:
                 params = list(reference.parameters())
-                case.problems += [
-                    f"it looks like {slip}."
-                    for slip, switches in _SLIPS.items()
-                    if torch.allclose(
-                        got, _spec_forward(params, X, **switches), atol=1e-9
-                    )
-                ]
+                with diagnosis():
+                    case.problems += [
+                        f"it looks like {slip}."
+                        for slip, switches in _SLIPS.items()
+                        if matches(
+                            got, _spec_forward(params, X, **switches), 1e-9
+                        )
+                    ]
     if not cases[0].problems and cases[1].problems:
         cases[1].problems.append(
             "the small preset's spec passes but this one does not: read "
@@ -345,7 +396,12 @@ def _slipped_epoch(model, loader, optimizer, slip=None) -> list[float]:
         model.train()
     losses = []
     for X, y in loader:
-        loss = F.cross_entropy(model(X), y)
+        if slip == "sum":
+            loss = F.cross_entropy(model(X), y, reduction="sum")
+        elif slip == "nll on logits":
+            loss = F.nll_loss(model(X), y)
+        else:
+            loss = F.cross_entropy(model(X), y)
         if slip != "no zero_grad":
             optimizer.zero_grad()
         loss.backward()
@@ -361,6 +417,12 @@ _EPOCH_SLIPS = {
     "no train mode": "the model was left in eval mode, so batch norm "
     "used its running statistics and dropout was off: call "
     "model.train() before the first batch.",
+    "sum": "the loss is summed over the batch (reduction='sum'), so each "
+    "step is as many times too large as the batch has images: use "
+    "F.cross_entropy's default, the mean over the batch.",
+    "nll on logits": "the loss is F.nll_loss on the raw logits, which "
+    "expects log-probabilities: use F.cross_entropy (log_softmax and "
+    "nll_loss in one).",
 }
 
 
@@ -369,6 +431,18 @@ def check_train_one_epoch(fn, data_dir) -> list[Case]:
         _check_epoch(fn, data_dir, label, optimizer, batch_size)
         for label, optimizer, batch_size in _EPOCH_SETUPS
     ]
+
+
+def _reference_epoch(setup, slip=None):
+    """The model after the reference's epoch (or one with ``slip``) and
+    its batch losses, for a set-up; computed once per session."""
+    key = ("epoch", str(setup[0]), *setup[1:], slip)
+    if key not in _DATA:
+        model, optimizer, loader = _epoch_setup(*setup)
+        torch.manual_seed(1)  # dropout's masks, as the student's had
+        batches = _slipped_epoch(model, loader, optimizer, slip)
+        _DATA[key] = (model, batches)
+    return _DATA[key]
 
 
 def _check_epoch(fn, data_dir, label, optimizer, batch_size) -> Case:
@@ -384,15 +458,13 @@ def _check_epoch(fn, data_dir, label, optimizer, batch_size) -> Case:
     got, case.problems = _call(fn, model, loader, opt)
     if case.problems:
         return case
-    reference, ref_opt, ref_loader = _epoch_setup(*setup)
-    torch.manual_seed(1)
-    batches = _slipped_epoch(reference, ref_loader, ref_opt)
+    reference, batches = _reference_epoch(setup)
     # The parameters only: batch norm's running statistics move anyway.
     if all(torch.equal(p, start[k]) for k, p in model.named_parameters()):
         case.problems.append(
             "the weights did not change: for every batch call "
-            "loss.backward() and then optimizer.step() (zero_grad comes "
-            "before backward, not between backward and step)."
+            "optimizer.zero_grad(), then loss.backward(), then "
+            "optimizer.step()."
         )
         return case
     difference = max_weight_difference(model, reference)
@@ -402,16 +474,15 @@ def _check_epoch(fn, data_dir, label, optimizer, batch_size) -> Case:
             f"by up to {difference:.3g} (tolerance 1e-5)."
         )
         for slip, message in _EPOCH_SLIPS.items():
-            other, other_opt, other_loader = _epoch_setup(*setup)
-            torch.manual_seed(1)
-            _slipped_epoch(other, other_loader, other_opt, slip)
+            other, _ = _reference_epoch(setup, slip)
             if max_weight_difference(model, other) <= 1e-5:
                 case.problems.append(f"It looks as if {message}")
         if len(case.problems) == 1:
             case.problems.append(
-                "one pass should do, per batch and in this order: "
-                "forward, loss, zero_grad, backward, step (and call the "
-                "model once per batch: dropout draws new masks per call)."
+                "compare your loop with the reference's, which does, per "
+                "batch: one forward call (dropout draws new masks per "
+                "call), F.cross_entropy(logits, y), zero_grad, backward, "
+                "step."
             )
     mean = sum(loss * n for loss, n in batches) / sum(n for _, n in batches)
     case.problems += _check_mean_loss(got, mean, batches)
@@ -426,12 +497,13 @@ def _check_mean_loss(got, mean, batches) -> list[str]:
                 "it returned a tensor that still holds the graph of the "
                 "last batch: return a Python number (float(...))."
             ]
-        got = float(got)
-    if not isinstance(got, (float, int)) or isinstance(got, bool):
+    number = as_number(got)
+    if number is None:
         return [
             f"it returned a {type(got).__name__}; it should return the "
             f"mean training loss per image, one Python float."
         ]
+    got = number
     if abs(got - mean) <= 1e-5 * max(1.0, abs(mean)):
         return []
     problems = [

@@ -6,7 +6,15 @@ import torch
 import torch.nn.functional as F
 
 from ...optim import adam_step, momentum_step
-from ._core import Case, _as_pair, _call, _images, _normalised, compare
+from ._core import (
+    Case,
+    _as_pair,
+    _call,
+    _images,
+    _normalised,
+    compare,
+    diagnosis,
+)
 
 
 def _gradient_sequence(data_dir, steps: int = 6):
@@ -38,7 +46,8 @@ def _compare_steps(
 ) -> list[str]:
     """Run ``fn`` and ``reference`` step by step from identical inputs;
     report the first step where p or a state tensor differs, with
-    ``hint(step, differing labels, inputs, student's p)``'s advice.
+    ``hint(step, differing labels, inputs, student's p, student's
+    state)``'s advice.
     stale_start: the state holds leftover values before step 1 (as a
     buffer reused from an earlier run would), which ``first=True`` must
     ignore."""
@@ -88,7 +97,9 @@ def _compare_steps(
             problems += found
             differ += [label] if found else []
         if problems:
-            advice = hint(step, differ, inputs, mine_p) if hint else None
+            advice = None
+            with diagnosis():
+                advice = hint(step, differ, inputs, mine_p, mine_state)
             return problems + ([advice] if advice else [])
     return []
 
@@ -97,52 +108,79 @@ def _close(a, b) -> bool:
     return torch.allclose(a, b, atol=1e-12, rtol=1e-9)
 
 
-def _momentum_hint(nesterov):
-    def hint(step, differ, inputs, mine_p):
+def _momentum_hint(nesterov, lr=0.1, momentum=0.9):
+    def hint(step, differ, inputs, mine_p, mine_state):
         p, g, (v,) = inputs
-        if step == 1 and "v" in differ:
+        (mine_v,) = mine_state
+        new_v = g if step == 1 else momentum * v + g
+        if differ == ["v"] and _close(mine_v, -lr * new_v):
+            return (
+                "p is right, but v holds -lr times the velocity: that is "
+                "the other convention (v = momentum * v - lr * g, then "
+                "p += v). This exercise keeps PyTorch's, which the "
+                "optimizer's saved state uses: v = momentum * v + g, "
+                "then p -= lr * v."
+            )
+        if step == 1 and "v" in differ and _close(mine_v, momentum * v + g):
             return (
                 "on the first step (first=True) v becomes g itself, "
                 "whatever the buffer held before: it is a new velocity."
             )
+        if "v" in differ and _close(mine_v, momentum * v + (1 - momentum) * g):
+            return (
+                "v is momentum * v + g: g has no factor (1 - momentum) "
+                "in front of it."
+            )
         if differ == ["p"] and nesterov:
-            new_v = v * 0.9 + g if step > 1 else g
-            if _close(mine_p, p - 0.1 * new_v):
+            if _close(mine_p, p - lr * new_v):
                 return (
                     "with nesterov=True, p moves by lr * (g + momentum * "
                     "v), a look ahead along the velocity, not by lr * v."
                 )
         if "v" in differ:
-            return "v is momentum * v + g (no factor on g)."
+            return (
+                "v differs: the velocity is v = g on the first step, then "
+                "v = momentum * v + g."
+            )
         return None
 
     return hint
 
 
-def _adam_hint(beta1, beta2):
-    def hint(step, differ, inputs, mine_p):
+def _adam_hint(beta1, beta2, lr=1e-3, eps=1e-8):
+    def hint(step, differ, inputs, mine_p, mine_state):
         p, g, (m, v) = inputs
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
         if differ == ["p"]:
-            if _close(mine_p, p - 1e-3 * m / (v.sqrt() + 1e-8)):
+            if _close(mine_p, p - lr * m / (v.sqrt() + eps)):
                 return (
                     "m and v match, p does not: it looks as if the bias "
                     "correction is missing (divide m by 1 - beta1^t and v "
                     "by 1 - beta2^t before the update)."
                 )
-            m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
-            if _close(mine_p, p - 1e-3 * m_hat / (v_hat + 1e-8).sqrt()):
+            if _close(mine_p, p - lr * m_hat / (v_hat + eps).sqrt()):
                 return (
                     "m and v match, p does not: eps belongs outside the "
                     "square root, sqrt(v_hat) + eps."
                 )
             return "m and v match, p does not: check the update of p."
-        if "v" in differ:
+        mine_m, mine_v = mine_state
+        if _close(mine_m, m_hat) and _close(mine_v, v_hat):
+            return (
+                "m and v hold the bias-corrected averages: keep m and v "
+                "as the plain running averages (the next step builds on "
+                "them), and compute m_hat and v_hat as new tensors."
+            )
+        if "v" in differ and "m" not in differ:
             return "v averages the squared gradients: (1 - beta2) * g * g."
-        if "m" in differ:
+        if "m" in differ and "v" not in differ:
             return "m averages the gradients: beta1 * m + (1 - beta1) * g."
-        return None
+        return (
+            "m and v both differ: m = beta1 * m + (1 - beta1) * g and "
+            "v = beta2 * v + (1 - beta2) * g * g."
+        )
 
     return hint
 
@@ -203,6 +241,14 @@ _CURVES = (
     ("Lab 2's recorded validation accuracy", _ACCURACY, 4, 0.0),
     ("the same, min_delta 0.005", _ACCURACY, 2, 0.005),
     ("minus its recorded validation loss", tuple(-v for v in _LOSS), 3, 0.0),
+    # Negative values: a min_delta taken relative to the best (best * (1 +
+    # min_delta)) lowers the bar here instead of raising it.
+    (
+        "a curve of negative values, min_delta 0.02",
+        (-0.5, -0.49, -0.495, -0.48, -0.47, -0.47),
+        2,
+        0.02,
+    ),
     ("a curve with ties", (0.52, 0.55, 0.55, 0.55, 0.56, 0.56, 0.56), 2, 0.0),
     ("a curve that never improves", (0.61, 0.6, 0.6, 0.58, 0.59), 3, 0.0),
 )

@@ -12,7 +12,7 @@ from ...manifold import (
     kl_gradient,
     squared_distances,
 )
-from ._core import Case, _call, _images, compare
+from ._core import Case, _call, _images, compare, diagnosis, matches
 
 
 def _fashion_distances(data_dir, n: int = 300) -> torch.Tensor:
@@ -89,6 +89,35 @@ def _gradient_with_self_pairs(P, Y):
     return 4.0 * (((P - Q) * w)[:, :, None] * differences).sum(dim=1)
 
 
+def _gradient_slips(got, P, Y, expected) -> list[str]:
+    """What a wrong t-SNE gradient did, where the numbers single it out."""
+    if matches(got, -expected, atol=1e-12, rtol=1e-6):
+        # P, Q and w are symmetric: summing over i instead of j gives
+        # exactly minus the gradient, so the two slips look the same.
+        return [
+            "it is exactly minus the gradient: either the sign is flipped "
+            "(the pairs' differences are y_i - y_j), or the sum runs over "
+            "the wrong index (for point i, sum over j: dim=1); P and w "
+            "are symmetric, so both give these numbers."
+        ]
+    if matches(got, _gradient_with_self_pairs(P, Y), atol=1e-12, rtol=1e-7):
+        return [
+            "It looks as if each point's pair with itself (w_ii = 1) is "
+            "in the normaliser: set the diagonal of w to 0 before summing "
+            "it."
+        ]
+    g = got.detach().double()
+    ratio = float((g * expected).sum() / expected.pow(2).sum())
+    if abs(ratio - 1) > 1e-3 and matches(
+        got, ratio * expected, atol=1e-12, rtol=1e-6
+    ):
+        return [
+            f"it is the right direction times {ratio:.3g}: check the "
+            f"constant factor."
+        ]
+    return []
+
+
 def check_kl_gradient(fn, data_dir) -> list[Case]:
 
     data = _images("fashion_mnist", 200, data_dir)
@@ -114,33 +143,8 @@ def check_kl_gradient(fn, data_dir) -> list[Case]:
             case.problems = compare(
                 "the gradient", got, expected, atol=1e-12, rtol=1e-7
             )
-            if (
-                case.problems
-                and isinstance(got, torch.Tensor)
-                and got.shape == expected.shape
-            ):
-                ratio = (got * expected).sum() / expected.pow(2).sum()
-                if abs(ratio + 1) < 1e-3 and torch.allclose(
-                    got, -expected, rtol=1e-6, atol=1e-12
-                ):
-                    case.problems.append(
-                        "it points the opposite way: the sign is flipped "
-                        "(the pairs' differences are y_i - y_j)."
-                    )
-                elif abs(ratio - 1) > 1e-3 and torch.allclose(
-                    got, ratio * expected, rtol=1e-6, atol=1e-12
-                ):
-                    case.problems.append(
-                        f"it is the right direction times {ratio:.3g}: "
-                        f"check the constant factor."
-                    )
-                elif torch.allclose(
-                    got, _gradient_with_self_pairs(P, Y), rtol=1e-7
-                ):
-                    case.problems.append(
-                        "It looks as if each point's pair with itself "
-                        "(w_ii = 1) is in the normaliser: set the "
-                        "diagonal of w to 0 before summing it."
-                    )
+            if case.problems:
+                with diagnosis():
+                    case.problems += _gradient_slips(got, P, Y, expected)
         cases.append(case)
     return cases

@@ -7,7 +7,16 @@ import math
 import torch
 
 from ...vae import ConvVAE, kl_divergence, vae_loss
-from ._core import Case, _call, _images, _shape, compare
+from ._core import (
+    Case,
+    _call,
+    _images,
+    _shape,
+    compare,
+    diagnosis,
+    matches,
+    slack,
+)
 
 
 def _encoded_faces(data_dir):
@@ -51,17 +60,31 @@ def check_reparameterize(fn, data_dir) -> list[Case]:
             "alone (torch.randn_like) and build z = mean + sigma * eps."
         )
         return [case]
+    # The gradients come back in float64 (mean's dtype) even where z was
+    # computed in float32: they carry z's rounding.
+    tol = max(1e-9, slack(z, mean))
     case.problems += compare(
-        "dz/d(mean)", m.grad, torch.ones_like(mean), atol=1e-9
+        "dz/d(mean)", m.grad, torch.ones_like(mean), atol=tol
     )
-    problems = compare(
-        "dz/d(log_var)", lv.grad, 0.5 * (z.detach() - mean), atol=1e-9
-    )
+    shift = z.detach().double() - mean
+    problems = compare("dz/d(log_var)", lv.grad, 0.5 * shift, atol=tol)
     if problems:
         problems.append(
-            "z = mean + sigma * eps with sigma taken from "
-            "log_var (the log of the variance, not of sigma)."
+            "z = mean + sigma * eps with sigma = exp(0.5 * log_var) has "
+            "dz/d(log_var) = (z - mean) / 2"
         )
+        with diagnosis():
+            if matches(lv.grad, shift, atol=tol):
+                problems[-1] += (
+                    "; yours is z - mean, as if sigma = exp(log_var), the "
+                    "variance, not the standard deviation"
+                )
+            elif matches(lv.grad, shift / log_var, atol=tol):
+                problems[-1] += (
+                    "; yours is (z - mean) / log_var, as if sigma were "
+                    "log_var itself, which is the log of the variance"
+                )
+        problems[-1] += "."
     case.problems += problems
 
     draws = Case(
@@ -72,24 +95,48 @@ def check_reparameterize(fn, data_dir) -> list[Case]:
     big_log_var = log_var[:1].expand(20_000, -1).contiguous()
     z, draws.problems = _call(fn, big_mean, big_log_var)
     if not draws.problems:
-        eps = (z.detach() - big_mean) / torch.exp(0.5 * big_log_var)
-        # 20k draws: the standard error of a mean is 0.007, of a std 0.005.
-        if (
-            eps.mean(0).abs().max() > 0.05
-            or (eps.std(0) - 1).abs().max() > 0.05
-        ):
-            draws.problems.append(
-                f"eps has mean up to {eps.mean(0).abs().max():.2f} and "
-                f"std between {eps.std(0).min():.2f} and "
-                f"{eps.std(0).max():.2f}; it should be N(0, 1) "
-                f"(torch.randn, not torch.rand)."
-            )
+        draws.problems += _noise_problems(z, big_mean, big_log_var)
         second, _ = _call(fn, big_mean[:2], big_log_var[:2])
-        if second is not None and torch.equal(second, z[:2]):
+        if (
+            isinstance(second, torch.Tensor)
+            and torch.equal(second, z[:2])
+            and not torch.equal(second, big_mean[:2].to(second.dtype))
+        ):
             draws.problems.append(
                 "two calls gave the same z: draw fresh noise on every call."
             )
     return [case, draws]
+
+
+def _noise_problems(z, mean, log_var) -> list[str]:
+    """Whether eps = (z - mean) / sigma of many draws for one face looks
+    standard normal, and if not, what it looks like instead."""
+    eps = (z.detach().double() - mean) / torch.exp(0.5 * log_var)
+    low, high = eps.mean(0), eps.std(0)
+    # 20k draws: the standard error of a mean is 0.007, of a std 0.005.
+    if low.abs().max() <= 0.05 and (high - 1).abs().max() <= 0.05:
+        return []
+    problems = [
+        f"eps = (z - mean) / sigma has mean up to "
+        f"{low.abs().max():.2f} and std between {high.min():.2f} and "
+        f"{high.max():.2f} over 20,000 draws; it should be N(0, 1)."
+    ]
+    if eps.abs().max() < 1e-9:
+        problems.append(
+            "z equals mean: no noise is added (z = mean + sigma * eps)."
+        )
+    elif high.max() < 1e-9:
+        problems.append(
+            "every row got the same noise: draw one eps per row, of "
+            "mean's shape (torch.randn_like(mean))."
+        )
+    elif (low - 0.5).abs().max() < 0.05 and (high - 12**-0.5).abs().max() < (
+        0.05
+    ):
+        problems.append(
+            "eps is uniform on [0, 1]: use torch.randn, not torch.rand."
+        )
+    return problems
 
 
 def check_kl_divergence(fn, data_dir) -> list[Case]:
@@ -113,25 +160,9 @@ def check_kl_divergence(fn, data_dir) -> list[Case]:
             case.problems = compare(
                 "KL per face", got, expected, atol=1e-9, rtol=1e-9
             )
-            if not case.problems or got.shape != expected.shape:
-                pass
-            elif torch.allclose(got.double(), -expected, rtol=1e-9):
-                case.problems.append(
-                    "it is negative, and a KL divergence never is: the "
-                    "sign is flipped (-1/2 times the sum)."
-                )
-            elif torch.allclose(
-                got.double(), expected / m.shape[1], rtol=1e-9
-            ):
-                case.problems.append(
-                    "it is averaged over the latent dimensions: sum over "
-                    "them (dim=1)."
-                )
-            elif (got < 0).any():
-                case.problems.append(
-                    "some values are negative, and a KL divergence never "
-                    "is: check the sign of each term."
-                )
+            if case.problems:
+                with diagnosis():
+                    case.problems += _kl_slips(got, expected, m.shape[1])
             if isinstance(got, torch.Tensor) and got.ndim == 0:
                 case.problems.append(
                     "it returned one number: return one "
@@ -140,6 +171,25 @@ def check_kl_divergence(fn, data_dir) -> list[Case]:
                 )
         cases.append(case)
     return cases
+
+
+def _kl_slips(got, expected, dims) -> list[str]:
+    """What a wrong KL per face did, where the numbers single it out."""
+    if matches(got, -expected, atol=1e-9, rtol=1e-9):
+        return [
+            "it is negative, and a KL divergence never is: the sign is "
+            "flipped (-1/2 times the sum)."
+        ]
+    if matches(got, expected / dims, atol=1e-9, rtol=1e-9):
+        return [
+            "it is averaged over the latent dimensions: sum over them (dim=1)."
+        ]
+    if isinstance(got, torch.Tensor) and bool((got < 0).any()):
+        return [
+            "some values are negative, and a KL divergence never is: "
+            "check the sign of each term."
+        ]
+    return []
 
 
 # --- the VAE's loss ------------------------------------------------------
@@ -242,6 +292,6 @@ def check_vae_objective(fn, data_dir) -> list[Case]:
             case.problems += [
                 f"It looks as if {slip}."
                 for slip, value in slips.items()
-                if torch.allclose(got.detach().reshape(()), value, rtol=1e-9)
+                if matches(got.reshape(()), value, atol=0, rtol=1e-9)
             ]
     return cases
