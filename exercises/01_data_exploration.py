@@ -208,7 +208,9 @@ for n in NAMES:
 # the mean and the standard deviation of each channel, over all images
 # and all pixel positions, after scaling the pixels to [0, 1]. Use the
 # population standard deviation (divide by the number of pixels, not one
-# less). Then run the self-check under it: it compares your function with
+# less). Return `(mean, std)`, each of shape `(c,)`: tensors or NumPy
+# arrays, in float32 or float64 (the self-check's tolerance follows your
+# dtype). Then run the self-check under it: it compares your function with
 # `lu.channel_stats` on 512 real MNIST and CIFAR-10 images.
 
 # %%
@@ -305,7 +307,8 @@ print(
 #
 # Write `stratified_split(y, val_fraction, seed)`: given the labels `y`
 # (a 1-D tensor of class indices), return `(train_idx, val_idx)`, two 1-D
-# tensors of indices into `y`. Every image goes to exactly one part, each
+# tensors (or NumPy arrays) of integer indices into `y`, in any order (not
+# boolean masks). Every image goes to exactly one part, each
 # class puts `round(n_class * val_fraction)` of its images into
 # validation, chosen at random, and the same seed always gives the same
 # split. The self-check runs it on the labels of 1,986 real MNIST images,

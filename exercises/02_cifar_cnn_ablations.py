@@ -318,7 +318,8 @@ print(lu.loop_against_fit(model, reference, rows, history))
 # and $\beta$:
 # $\hat x = \gamma\,(x - \mu_B) / \sqrt{\sigma_B^2 + \epsilon} + \beta$.
 # Write `batch_norm(X, gamma, beta, eps)` for conv activations
-# `(n, c, h, w)`. The self-check compares it with PyTorch's batch norm on
+# `(n, c, h, w)`; it returns a tensor of the same shape (float32 or
+# float64: the self-check's tolerance follows your dtype). The self-check compares it with PyTorch's batch norm on
 # real first-layer activations of eight CIFAR-10 images.
 
 # %%

@@ -159,7 +159,9 @@ for step in (lu.sgd_step, lu.rmsprop_step):
 # Write `momentum_step(p, g, v, lr, momentum, nesterov, first)` in the
 # same style, from the table above: on the first step (`first=True`) the
 # velocity `v` starts as the gradient itself (as in `torch.optim.SGD`),
-# whatever the buffer held before. The self-check runs it for six steps on
+# whatever the buffer held before. Update `p` and `v` in place and return
+# nothing; `v` holds PyTorch's velocity, `momentum * v + g` (not the other
+# convention's `momentum * v - lr * g`). The self-check runs it for six steps on
 # real gradients (a linear classifier on CIFAR-10 images) beside
 # `lu.momentum_step`, from identical inputs at every step (the buffer
 # holds leftovers before the first), and reports the first step where `p`
@@ -186,7 +188,9 @@ self_check("momentum_step", momentum_step, run.data_dir)
 # Write `adam_step(p, g, m, v, t, lr, beta1, beta2, eps)`: update the
 # running means `m` (of the gradients) and `v` (of their squares) in
 # place, correct their bias with the step number `t` (1 on the first
-# step), and move `p`. The self-check compares it with `lu.adam_step`
+# step), and move `p` in place; it returns nothing. `m` and `v` keep the
+# plain running means (the bias-corrected ones are new tensors). The
+# self-check compares it with `lu.adam_step`
 # step by step, as above.
 
 # %%
@@ -455,11 +459,13 @@ fig = plots.plot_ablation(table, title="Own learning rate vs the shared 1e-4")
 # Write `early_stopping(values, patience, min_delta)`. `values` is the
 # validation curve so far, one number per epoch, oldest first, higher is
 # better (pass minus the loss to watch a loss); it is called after every
-# epoch. Return `(best_epoch, stop)`: the epoch (counted from 1) of the
-# last improvement, the first epoch counting as one, and whether
+# epoch. Return `(best_epoch, stop)`, an integer and a boolean (Python's
+# or NumPy's): the epoch (counted from 1) of the last improvement, the
+# first epoch counting as one, and whether
 # `patience` epochs in a row have now passed without one. The self-check
 # calls it after every epoch of curves recorded by Lab 2's runs, one with
-# ties and one that never improves.
+# ties, one that never improves and one of negative values (as minus a
+# loss is).
 
 # %%
 def early_stopping(values, patience, min_delta=0.0):

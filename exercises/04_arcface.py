@@ -227,7 +227,8 @@ self_check("cosine_logits", cosine_logits, run.data_dir)
 # ### Exercise 4.2: the additive angular margin
 #
 # Write `arcface_logits(cos, labels, s, m)`: from the cosines `(n,
-# n_classes)` and the true classes `labels` `(n,)`, the training logits.
+# n_classes)` and the true classes `labels` `(n,)`, the training logits,
+# an `(n, n_classes)` tensor.
 # The target class of each row gets $s\cos(\theta + m)$, with the
 # fallback $s(\cos\theta - m\sin m)$ where $\theta > \pi - m$; every
 # other class keeps $s\cos\theta$. The self-check runs it on real MNIST
@@ -497,7 +498,8 @@ history_128 = trained_128.history
 # **without** the labels (a `lu.MarginClassifier` then scores every class
 # by s cos(theta), no margin: at test time the label is what we want to
 # find). Predict in evaluation mode without gradients, and leave the
-# model in the mode it was in. The self-check compares your accuracy with
+# model in the mode it was in. Return the accuracy as one number between
+# 0 and 1 (a Python float, or a one-element tensor). The self-check compares your accuracy with
 # the reference's on a small ArcFace model trained on real digits,
 # handed to you once in training mode and once in evaluation mode.
 

@@ -191,7 +191,8 @@ print(vae)
 # $\epsilon \sim \mathcal N(0, I)$, which depends on nothing, and set
 # $z = \mu + \sigma\,\epsilon$, which is differentiable in $\mu$ and
 # $\sigma$. The encoder outputs $\log\sigma^2$ (any real number is a
-# valid log-variance). Write `reparameterize(mean, log_var)`. The
+# valid log-variance). Write `reparameterize(mean, log_var)`: it
+# returns `z`, a tensor of `mean`'s shape, one fresh draw per row. The
 # self-check feeds it the encoder outputs for 8 real LFW faces, checks the
 # gradients that flow back to `mean` and `log_var`, and checks on 20,000
 # draws that the noise is standard normal and fresh on every call.
@@ -220,7 +221,8 @@ self_check("reparameterize", reparameterize, run.data_dir)
 # Write `kl_divergence(mean, log_var)`: for each face, the KL divergence
 # from $\mathcal N(\mu, \sigma^2)$ to the prior $\mathcal N(0, I)$, in
 # nats, summed over the latent dimensions (the formula under the
-# objective at the top of this lab). The self-check compares it with
+# objective at the top of this lab): a tensor of shape `(n,)`, one
+# number per face. The self-check compares it with
 # `lu.kl_divergence` on the encoder outputs for 8 real LFW faces.
 
 # %%

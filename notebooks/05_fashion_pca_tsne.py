@@ -272,7 +272,9 @@ fig = plots.show_image_rows(
 # a binary search finds it: keep a lower and an upper bound on $\beta_i$
 # (start at 0 and infinity, doubling $\beta_i$ while there is no upper
 # bound) and halve the interval until $H_i$ is within `tol`. One row at
-# a time is fine here. The self-check uses the squared distances of 300
+# a time is fine here. Return `P` as an `(n, n)` tensor whose row `i`
+# holds $p_{j|i}$ (each row sums to 1, the diagonal is 0). The self-check
+# uses the squared distances of 300
 # real Fashion-MNIST images, at perplexities 5 and 30, and checks each
 # row's perplexity as well as the values.
 
@@ -333,7 +335,8 @@ self_check(
 # $$\frac{\partial\,\mathrm{KL}}{\partial y_i} = 4 \sum_j (p_{ij} -
 # q_{ij})\, w_{ij}\, (y_i - y_j).$$
 #
-# The self-check compares it with `lu.kl_gradient` for the joint
+# Return the gradient as an `(n, 2)` tensor, row `i` for $y_i$. The
+# self-check compares it with `lu.kl_gradient` for the joint
 # probabilities of 200 real Fashion-MNIST images, from a tiny random
 # start and from a spread-out layout.
 
