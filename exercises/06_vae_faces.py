@@ -48,7 +48,7 @@
 # Faces in the Wild (conv 3 -> 16 -> 32, FC 2048 -> 256, latent 120; a
 # mirrored decoder) for 500 epochs, with a mean squared error plus
 # $10^{-5}$ times the KL, and noted that with too high a KL weight the
-# faces decoded between two codes came out almost identical. Its
+# images it decoded from its latent codes came out almost identical. Its
 # $10^{-5}$ is not this lab's $\beta$: section 5 converts it, and
 # sweeps $\beta$ around the textbook value to show what the report saw.
 

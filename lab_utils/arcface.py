@@ -223,7 +223,9 @@ class ArcMarginHead(_CosineHead):
     s * cos(theta + m).
 
     cos(theta + m) = cos(theta) cos(m) - sin(theta) sin(m), computed from
-    the cosine without acos (whose gradient is infinite at +-1). Where
+    the cosine (no acos and cos round trip; the test theta + m > pi is a
+    comparison with cos(pi - m)); its slope is infinite at +-1 like acos's,
+    hence the clamp in target_logit. Where
     theta + m would pass pi, cos(theta + m) stops decreasing and the loss
     would *reward* a larger angle; there the standard fallback
     cos(theta) - m sin(m) keeps the logit decreasing (or, with

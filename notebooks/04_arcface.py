@@ -50,9 +50,11 @@
 #   shift of the target logit. Its margin did touch the target class
 #   only, as it should.
 # - **128-D embeddings** (a two-conv network, $s=30$, $m=0.5$, Adam 1e-3,
-#   ten epochs): "around 95%" (94.91% after the tenth epoch). Its head is
-#   correct; **its evaluation passed the true labels into the head**, so
-#   at test time the margin handicapped the true class of every image.
+#   ten epochs): "around 95%" (94.91% after the tenth epoch). Its head
+#   computes the textbook $\cos(\theta + m)$ through `acos`, on the true
+#   class only, but with no fallback where $\theta + m > \pi$; **its
+#   evaluation passed the true labels into the head**, so at test time
+#   the margin handicapped the true class of every image.
 #
 # Here the head is written correctly and tested against its formula; both
 # networks are presets.
@@ -151,8 +153,12 @@ run.results_dir.mkdir(parents=True, exist_ok=True)
 # ## 1. The head, and why it needs a fallback
 #
 # $\cos(\theta + m) = \cos\theta\cos m - \sin\theta\sin m$ is computed from
-# the cosine itself, with $\sin\theta = \sqrt{1-\cos^2\theta}$: no `acos`,
-# whose gradient is infinite at $\cos\theta = \pm 1$. But
+# the cosine itself, with $\sin\theta = \sqrt{1-\cos^2\theta}$, as the
+# common reference code does: no `acos` and `cos` round trip, and the test
+# $\theta + m > \pi$ becomes a comparison with $\cos(\pi - m)$. Its slope
+# is as infinite at $\cos\theta = \pm 1$ as `acos`'s, so the head keeps
+# $1 - \cos^2\theta$ a hair above zero (the 128-D report likewise clamped
+# its cosine before `acos`). But
 # $\cos(\theta+m)$ only decreases while $\theta + m \le \pi$; beyond, it
 # rises again, and the loss would *reward* pushing an embedding further
 # from its class. So where $\theta > \pi - m$ the head switches to the
@@ -449,7 +455,9 @@ print(
 )
 
 # %% [markdown]
-# Both heads classify: the report's 98.33% is real accuracy. What it
+# Both heads classify: the report's 98.33% counts real predictions, but
+# made in training mode (it never calls `eval()`), so batch norm used each
+# test batch's own statistics. What it
 # lost is the loss's meaning. With the scale at 1 the softmax can never
 # be confident (the report's own log shows its training loss between 3.26
 # and 3.41 over seven epochs, above even the floor of 2.30), and its
@@ -551,8 +559,11 @@ pd.DataFrame(
 # report's `evaluate()` measured: with the true label passed into the
 # head, every image's true class is scored $s\cos(\theta + m)$ instead of
 # $s\cos\theta$, so images whose true class wins by less than the margin
-# count as errors. The larger $s \cdot m$, the more it costs: the 128-D
-# report's $s=30$, $m=0.5$ against the 3-D run's `S` and `M`. (Our
+# count as errors: an image is wrong when its true class's
+# $\cos(\theta_y + m)$ (or the fallback) falls below
+# $\max_{j \ne y} \cos\theta_j$. The cost grows with $m$ alone: $s$
+# scales every logit alike and changes no argmax. Compare the 128-D
+# report's $m=0.5$ with the 3-D run's `M`. (Our
 # numbers: the profile printed at the top, trained on the training split
 # printed above.)
 #
