@@ -166,11 +166,16 @@ def test_a_cluster_sweep_equals_the_serial_one(
 
 def test_a_process_pool_sweep_equals_the_serial_one(data, serial, tmp_path):
     train_fn = partial(train_logged, data=data, log=tmp_path / "log")
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-        # A fresh process starts with torch's default threads: one, as
-        # the serial reference.
-        pool.submit(torch.set_num_threads, 1).result()
-        pool.submit(torch.set_num_threads, 1).result()
+    # Every worker on one thread, as the serial reference: set by the
+    # initializer, since two submitted calls may both land on one worker
+    # and leave the other on torch's default (all cores), whose sums
+    # round differently.
+    with ProcessPoolExecutor(
+        2,
+        mp_context=get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(1,),
+    ) as pool:
         results = cluster_sweep(pool, train_fn, tmp_path / "runs")
     same_results(results, serial)
 
