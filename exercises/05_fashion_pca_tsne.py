@@ -186,9 +186,10 @@ for flat in counts.ravel().argsort()[::-1][:5]:
 # *Why the SVD and not the eigenvectors of the covariance $X^\top X$?*
 # Forming $X^\top X$ squares the condition number: a component with a
 # thousand times less spread than the first has a million times smaller
-# eigenvalue, and in floating point its eigenvector drowns in rounding
-# error. The SVD works on $X$ itself and keeps those small components
-# accurate. It is also no slower for tall data.
+# eigenvalue, and in float32 its eigenvector drowns in rounding error
+# (float64, used here, has room to spare at this size). The SVD works on
+# $X$ itself and keeps those small components accurate, at a cost of the
+# same order ($n d^2$) for tall data.
 #
 # The sign of each component is arbitrary (both $v$ and $-v$ are
 # eigenvectors), so `lu.PCA` flips each to make its largest entry

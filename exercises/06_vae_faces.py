@@ -339,7 +339,8 @@ fig = plots.show_image_rows(
 # Decode the codes between two test faces' means, for
 # $\alpha = 0, 0.2, \dots, 1$. **Linear** interpolation
 # $(1-\alpha) z_1 + \alpha z_2$ cuts straight through the latent space,
-# and its midpoint is *shorter* than either end. **Spherical**
+# and its midpoint is *shorter* than the longer end (than both, for two
+# equally long ends pointing apart). **Spherical**
 # interpolation (slerp) walks along the great circle between the two
 # directions and interpolates the length, so the norm never dips. The
 # argument for slerp is about the prior: in $d$ dimensions, samples of
@@ -365,8 +366,8 @@ print(
 # leaves unused ($\mu \approx 0$, $\sigma_z \approx 1$) adds nothing to
 # $|\mu|$ and about 1 to $|z|^2$. How much shorter, in this run, is
 # printed above. Linear and slerp paths differ most where two means point
-# in very different directions: the pairs below are the test faces whose
-# means are furthest apart in angle, with the difference between the two
+# in very different directions: the pairs below are, among the first 10
+# test faces, the two whose means are furthest apart in angle, with the difference between the two
 # paths (amplified 4x) under them.
 
 # %%
