@@ -446,7 +446,8 @@ fig = plots.plot_ablation(table, title="Own learning rate vs the shared 1e-4")
 #
 # The ablation report stopped when validation accuracy had not improved
 # for ten epochs and kept the best epoch's weights; the 3-D ArcFace report
-# watched test accuracy and saved the latest weights, and the others
+# meant to watch test accuracy (its accuracy function returned nothing, so
+# it never stopped) and saved the latest weights, and the others
 # trained a fixed number of epochs. The rule has two knobs:
 # **patience**, the number of epochs in a row without improvement before
 # stopping, and **min_delta**, how much a value must beat the best so far

@@ -561,8 +561,9 @@ pd.DataFrame(
 # $s\cos\theta$, so images whose true class wins by less than the margin
 # count as errors: an image is wrong when its true class's
 # $\cos(\theta_y + m)$ (or the fallback) falls below
-# $\max_{j \ne y} \cos\theta_j$. The cost grows with $m$ alone: $s$
-# scales every logit alike and changes no argmax. Compare the 128-D
+# $\max_{j \ne y} \cos\theta_j$. For a given model the cost depends on
+# $m$, not $s$: $s$ scales every logit alike and changes no argmax; across
+# two models it also depends on their cosines. Compare the 128-D
 # report's $m=0.5$ with the 3-D run's `M`. (Our
 # numbers: the profile printed at the top, trained on the training split
 # printed above.)

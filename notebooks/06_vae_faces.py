@@ -356,8 +356,9 @@ print(
 # leaves unused ($\mu \approx 0$, $\sigma_z \approx 1$) adds nothing to
 # $|\mu|$ and about 1 to $|z|^2$. How much shorter, in this run, is
 # printed above. Linear and slerp paths differ most where two means point
-# in very different directions: the pairs below are, among the first 10
-# test faces, the two whose means are furthest apart in angle, with the difference between the two
+# in very different directions: the pairs below are two pairs, with no
+# face in both, from the first 10 test faces whose means are furthest
+# apart in angle (the furthest first), with the difference between the two
 # paths (amplified 4x) under them.
 
 # %%
