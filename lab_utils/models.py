@@ -220,9 +220,11 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> pd.DataFrame:
 
 
 class FashionNet(nn.Module):
-    """The Fashion-MNIST report's CNN: four blocks of 3x3 conv (pad 1),
-    ReLU, batch norm and 2x2 max-pool (1->16->32->64->128 channels), then
-    FC 512->256->128->10 with batch norm. It was designed for 32x32 input;
+    """After the Fashion-MNIST report's CNN: four blocks of 3x3 conv (pad
+    1), ReLU, batch norm and 2x2 max-pool (1->16->32->64->128 channels),
+    as the report's, then FC 512->256->128->10 with batch norm, where the
+    hidden layers run Linear, BatchNorm, ReLU (the report's ran Linear,
+    ReLU, BatchNorm). It was designed for 32x32 input;
     28x28 images are zero-padded to 32x32 (their background is black), so
     both sizes work without resizing.
     """

@@ -6,6 +6,8 @@ title, labelled axes with units, and class names rather than numbers.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -181,6 +183,8 @@ def plot_pixel_distribution(
         ax=ax,
     )
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    if not log:  # a linear axis cut above 0 would magnify every difference
+        ax.set_ylim(bottom=0)
     ax.set(
         xlabel="pixel intensity (0-255)",
         ylabel="density (log scale)" if log else "density",
@@ -217,37 +221,69 @@ def plot_split_balance(train: LabData, val: LabData) -> plt.Figure:
     return fig
 
 
+def _epoch_ticks(ax: plt.Axes, epochs) -> None:
+    """Integer epoch ticks: every epoch while there are few (a single
+    epoch centred), else a few round ones."""
+    epochs = sorted(set(int(e) for e in epochs))
+    if epochs and len(epochs) <= 12:
+        ax.set_xticks(epochs)
+        ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_history(
     history: pd.DataFrame,
     metrics: tuple[str, ...] = ("loss", "acc"),
     title: str = "Training history",
     labels: dict[str, str] | None = None,
     val_label: str = "validation",
+    kept_epoch: int | None = None,
 ) -> plt.Figure:
     """Train and validation curves of each metric against epochs, one
-    panel per metric. labels: metric -> axis label (default: the name);
-    val_label: what the ``val_`` columns were measured on."""
-    labels = {"loss": "loss", "acc": "accuracy", **(labels or {})}
+    panel per metric; accuracies (``acc``) in %. labels: metric -> axis
+    label (default: the name); val_label: what the ``val_`` columns were
+    measured on; kept_epoch: the epoch whose weights were kept (early
+    stopping's ``Trained.kept_epoch``), marked in every panel when it is
+    not the last."""
+    labels = {"loss": "loss", "acc": "accuracy (%)", **(labels or {})}
     fig, axes = plt.subplots(
         1, len(metrics), squeeze=False, figsize=(4.7 * len(metrics), 3.4)
     )
+    last = history["epoch"].max() if len(history) else None
     for ax, metric in zip(axes[0], metrics):
+        scale = 100.0 if metric == "acc" else 1.0
         for part in ("train", "val"):
             col = f"{part}_{metric}"
-            if col in history:
-                ax.plot(
-                    history["epoch"],
-                    history[col],
-                    marker="o",
-                    label={"val": val_label}.get(part, "training"),
-                )
+            if col not in history:
+                continue
+            style = (  # the training line on top of hollow validation dots
+                {"marker": ".", "linewidth": 1.8, "zorder": 3}
+                if part == "train"
+                else {"marker": "o", "mfc": "none", "ls": "--", "zorder": 2}
+            )
+            ax.plot(
+                history["epoch"],
+                scale * history[col],
+                label={"val": val_label}.get(part, "training"),
+                **style,
+            )
+        if kept_epoch is not None and kept_epoch != last:
+            ax.axvline(
+                kept_epoch,
+                color="0.35",
+                ls=":",
+                lw=1.2,
+                label=f"weights kept (epoch {kept_epoch})",
+            )
+        label = labels.get(metric, metric)
         ax.set(
             xlabel="epoch",
-            ylabel=labels.get(metric, metric),
-            title=labels.get(metric, metric),
+            ylabel="\n".join(textwrap.wrap(label, 24)),
+            title=label,
         )
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend()
+        _epoch_ticks(ax, history["epoch"])
+        ax.legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -282,7 +318,12 @@ def show_image_rows(
                     vmin=0,
                     vmax=1,
                 )
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+        axes[r, 0].set_ylabel(  # long labels wrapped, not widening the figure
+            "\n".join(textwrap.wrap(label, 16)),
+            rotation=0,
+            ha="right",
+            va="center",
+        )
     fig.suptitle(title)
     return fig
 
@@ -330,6 +371,28 @@ def plot_ablation(
     return fig
 
 
+def _mean_curve(data: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Per epoch of run ``name``: the seeds' mean elapsed time (when
+    ``data`` has an ``elapsed`` column) and the mean and standard
+    deviation (0 for one seed) of its ``value``."""
+    aggregates = {"mean": ("value", "mean"), "sd": ("value", "std")}
+    if "elapsed" in data:
+        aggregates["elapsed"] = ("elapsed", "mean")
+    return (
+        data[data["name"] == name]
+        .groupby("epoch")
+        .agg(**aggregates)
+        .fillna({"sd": 0.0})
+    )
+
+
+def _band(ax: plt.Axes, x, mean, sd, color=None, alpha: float = 0.2):
+    """A band of one standard deviation around a mean curve."""
+    ax.fill_between(
+        x, mean - sd, mean + sd, color=color, alpha=alpha, linewidth=0
+    )
+
+
 def plot_learning_curves(
     histories: pd.DataFrame,
     metric: str = "val_acc",
@@ -351,26 +414,10 @@ def plot_learning_curves(
         data["elapsed"] = data.groupby(["name", "seed"])["seconds"].cumsum()
         palette = sns.color_palette(n_colors=len(order))
         for name, color in zip(order, palette):
-            curve = (
-                data[data["name"] == name]
-                .groupby("epoch")
-                .agg(
-                    elapsed=("elapsed", "mean"),
-                    mean=("value", "mean"),
-                    sd=("value", "std"),
-                )
-                .fillna({"sd": 0.0})
-            )
+            curve = _mean_curve(data, name)
             ax.plot(curve["elapsed"], curve["mean"], color=color, label=name)
-            ax.fill_between(
-                curve["elapsed"],
-                curve["mean"] - curve["sd"],
-                curve["mean"] + curve["sd"],
-                color=color,
-                alpha=0.2,
-                linewidth=0,
-            )
-        ax.legend(title="name")
+            _band(ax, curve["elapsed"], curve["mean"], curve["sd"], color)
+        ax.legend()
         ax.set_xlabel("training time (s), mean over seeds")
         # Three to six round ticks (no 2.5 steps, whose labels carry an
         # extra digit): legends beside narrow panels leave little room.
@@ -391,7 +438,146 @@ def plot_learning_curves(
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("epoch")
     ax.set(ylabel=metric_label(metric), title=title)
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title=None)
+    return fig
+
+
+def plot_changes_against(
+    histories: pd.DataFrame,
+    baseline: str,
+    metric: str = "val_acc",
+    title: str = "Each change against the baseline",
+    ncols: int = 4,
+) -> plt.Figure:
+    """One small panel per config other than ``baseline``: its ``metric``
+    against epochs next to the baseline's (grey), each the mean over seeds
+    with a band of one standard deviation. Panels share their axes, so a
+    curve above the grey one gained in every panel alike."""
+    if baseline not in set(histories["name"]):
+        raise ValueError(
+            f"No runs named {baseline!r} in the histories; their names: "
+            f"{', '.join(dict.fromkeys(histories['name']))}."
+        )
+    data = histories.assign(value=histories[metric] * percent_scale(metric))
+    others = [n for n in dict.fromkeys(data["name"]) if n != baseline]
+    nrows = max(1, -(-len(others) // ncols))
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        figsize=(2.6 * ncols, 2.2 * nrows + 0.6),
+        layout="constrained",
+    )
+    # The palette without its grey, which is the baseline's.
+    deep = sns.color_palette("deep", 10)
+    palette = [c for i, c in enumerate(deep) if i != 7]
+    colors = [palette[(i + 1) % len(palette)] for i in range(len(others))]
+    epochs = sorted(set(data["epoch"]))
+
+    def draw(ax, name, color, label, ls="-"):
+        c = _mean_curve(data, name)
+        ax.plot(
+            c.index, c["mean"], color=color, marker=".", ls=ls, label=label
+        )
+        _band(ax, c.index, c["mean"], c["sd"], color)
+
+    for ax, name, color in zip(axes.flat, others, colors):
+        draw(ax, baseline, "0.45", baseline, ls="--")
+        draw(ax, name, color, name)
+        ax.set_title("\n".join(textwrap.wrap(name, 24)), fontsize="medium")
+        _epoch_ticks(ax, epochs)
+    for ax in axes.flat[len(others) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric_label(metric))
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(
+        handles=axes[0, 0].lines[:1],
+        labels=[f"{baseline} (in every panel)"],
+        loc="upper left",
+        fontsize="small",
+    )
+    fig.suptitle(title)
+    return fig
+
+
+def plot_protocols(
+    histories: pd.DataFrame,
+    protocols: dict[str, list[str]],
+    metric: str = "val_acc",
+    title: str = "",
+) -> plt.Figure:
+    """One column per protocol (its run names), ``metric`` against epochs
+    (top) and against training time (bottom): the same curves twice, so
+    the two x axes can be compared. A run's colour and line style follow
+    its name's first word (the optimizer), alike in every panel, with one
+    legend for the figure; mean over seeds with a band of one standard
+    deviation."""
+    missing = [
+        n for names in protocols.values() for n in names
+        if n not in set(histories["name"])
+    ]  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"No histories for {', '.join(map(repr, missing))}; the runs "
+            f"recorded are: {', '.join(dict.fromkeys(histories['name']))}."
+        )
+    data = histories.assign(value=histories[metric] * percent_scale(metric))
+    data = data.sort_values(["name", "seed", "epoch"])
+    data["elapsed"] = data.groupby(["name", "seed"])["seconds"].cumsum()
+    keys = list(
+        dict.fromkeys(n.split(" ")[0] for names in protocols.values()
+                      for n in names)
+    )  # fmt: skip
+    colors = dict(zip(keys, sns.color_palette(n_colors=len(keys))))
+    styles = dict(zip(keys, ["-", "--", "-.", ":"] * len(keys)))
+    markers = dict(zip(keys, "osD^vP*X"))
+    fig, axes = plt.subplots(
+        2,
+        len(protocols),
+        squeeze=False,
+        sharey=True,
+        figsize=(5.2 * len(protocols), 6.4),
+        layout="constrained",
+    )
+    for col, (protocol, names) in enumerate(protocols.items()):
+        for name in dict.fromkeys(names):
+            key = name.split(" ")[0]
+            curve = _mean_curve(data, name)
+            for row, x in enumerate((curve.index, curve["elapsed"])):
+                ax = axes[row, col]
+                ax.plot(
+                    x,
+                    curve["mean"],
+                    color=colors[key],
+                    ls=styles[key],
+                    marker=markers[key],
+                    markersize=4,
+                    label=key,
+                )
+                _band(ax, x, curve["mean"], curve["sd"], colors[key], 0.15)
+        axes[0, col].set_title(protocol)
+        axes[0, col].set_xlabel("epoch")
+        _epoch_ticks(axes[0, col], data["epoch"])
+        axes[1, col].set_xlabel("training time (s), mean over seeds")
+        axes[1, col].xaxis.set_major_locator(
+            MaxNLocator(nbins=5, steps=[1, 2, 5, 10])
+        )
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric_label(metric))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    fig.legend(
+        seen.values(),
+        seen.keys(),
+        loc="outside lower center",
+        ncol=len(seen),
+        frameon=False,
+    )
+    fig.suptitle(title)
     return fig
 
 
@@ -428,13 +614,7 @@ def plot_overfitting(
         for part, label in (("train", "training"), ("val", "validation")):
             col = f"{part}_{metric}"
             ax.plot(mean.index, mean[col], marker="o", label=label)
-            ax.fill_between(
-                mean.index,
-                mean[col] - sd[col],
-                mean[col] + sd[col],
-                alpha=0.2,
-                linewidth=0,
-            )
+            _band(ax, mean.index, mean[col], sd[col])
         val = mean[f"val_{metric}"]
         maximise = metric_mode(f"val_{metric}") == "max"
         best = val.idxmax() if maximise else val.idxmin()
@@ -559,9 +739,15 @@ def plot_trajectories(
         ax.remove()
         ax = fig.add_subplot(n_rows, n_cols, len(paths) + 1)
         names = [name.split(" (")[0] for name in paths]
-        ax.barh(names[::-1], distances[::-1], color=palette[::-1])
+        # Distances span orders of magnitude: a log axis, values printed.
+        bars = ax.barh(names[::-1], distances[::-1], color=palette[::-1])
+        ax.bar_label(bars, labels=[f"{d:.2g}" for d in distances[::-1]],
+                     padding=3, fontsize="small")  # fmt: skip
+        ax.set_xscale("log")
+        shown = [d for d in distances if d > 0] or [1.0]
+        ax.set_xlim(min(shown) / 3, max(shown) * 8)  # room for the labels
         ax.set(
-            xlabel="distance from the minimum at the end",
+            xlabel="distance from the minimum at the end (log scale)",
             title="where each path ended",
         )
     for ax in spare:
@@ -755,17 +941,23 @@ def plot_circle_embeddings(
     panels maps a title to (E (n, 2), labels (n,), class weights (k, 2) or
     None). Class weight directions are drawn as arrows."""
     fig, axes = plt.subplots(
-        1, len(panels), squeeze=False, figsize=(4.2 * len(panels), 4.6)
+        1,
+        len(panels),
+        squeeze=False,
+        figsize=(4.2 * len(panels), 4.6),
+        layout="constrained",
     )
     palette = sns.color_palette("tab10", len(classes))
     t = np.linspace(0, 2 * np.pi, 200)
+    step = 0.025
+    rings = 1 + step * (np.arange(len(classes)) - (len(classes) - 1) / 2)
     for ax, (name, (E, labels, W)) in zip(axes[0], panels.items()):
         P, labels = _unit(E), np.asarray(labels)
         ax.plot(np.cos(t), np.sin(t), color="0.8", lw=1)
-        # Jitter the radius a little so overlapping points stay visible.
-        r = 1 + 0.04 * np.random.default_rng(0).standard_normal(len(P))
+        # Each class on its own ring, so that classes at the same angle
+        # stay visible; the figure says so (only the angle is data).
         for c, cls in enumerate(classes):
-            pts = P[labels == c] * r[labels == c, None]
+            pts = P[labels == c] * rings[c]
             ax.scatter(pts[:, 0], pts[:, 1], s=3, color=palette[c], label=cls)
         if W is not None:
             for c, w in enumerate(_unit(W)):
@@ -791,6 +983,14 @@ def plot_circle_embeddings(
         title="class",
     )
     fig.suptitle(title)
+    fig.supxlabel(
+        f"Only a point's angle is its embedding's: each class is drawn on "
+        f"its own ring (radius {rings[0]:.2f} for {classes[0]} to "
+        f"{rings[-1]:.2f} for {classes[-1]}) so that classes at the same "
+        f"angle stay visible.",
+        fontsize="small",
+        color="0.3",
+    )
     return fig
 
 

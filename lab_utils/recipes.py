@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from . import dry_run
 from .arcface import EmbeddingNet, MarginClassifier, make_head, margin_step
-from .callbacks import EarlyStopping
+from .callbacks import EarlyStopping, early_stopping
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import LabData, TensorLoader, get_augment
 from .data.catalog import is_whole
@@ -52,6 +52,7 @@ from .engine import (
     fit,
     seed_everything,
 )
+from .metrics import metric_mode
 from .models import (
     FashionNet,
     ThreeConvConfig,
@@ -140,6 +141,26 @@ class Trained:
     history: pd.DataFrame
     metrics: dict
     config: dict
+    recipe: str = "classifier"
+
+    @property
+    def kept_epoch(self) -> int | None:
+        """The epoch whose weights the model holds: with early stopping
+        the best one by the recipe's rule (``MONITOR``, ``min_delta``),
+        else the last; None for a run with no epochs."""
+        if len(self.history) == 0:
+            return None
+        epochs = self.history["epoch"]
+        monitor = MONITOR[self.recipe]
+        if not self.config.get("patience") or monitor not in self.history:
+            return int(epochs.iloc[-1])
+        sign = 1.0 if metric_mode(monitor) == "max" else -1.0
+        best, _ = early_stopping(
+            sign * self.history[monitor].to_numpy(),
+            self.config["patience"],
+            self.config.get("min_delta", 0.0),
+        )
+        return int(epochs.iloc[best - 1])
 
 
 def with_defaults(recipe: str, config: dict) -> dict:
@@ -388,7 +409,11 @@ def load_trained(path: str | Path, data: LabData, device=None) -> Trained:
     model.load_state_dict(ckpt["model"])
     model = model.to(_device(device)).eval()
     return Trained(
-        model, pd.DataFrame(ckpt["history"]), ckpt["metrics"], ckpt["config"]
+        model,
+        pd.DataFrame(ckpt["history"]),
+        ckpt["metrics"],
+        ckpt["config"],
+        ckpt["recipe"],
     )
 
 
@@ -636,4 +661,6 @@ class _Run:
                     "classes": self.train.classes,
                 },
             )
-        return Trained(self.model.eval(), history, metrics, self.config)
+        return Trained(
+            self.model.eval(), history, metrics, self.config, self.recipe
+        )

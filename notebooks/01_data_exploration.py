@@ -155,6 +155,12 @@ print(balance.to_string())
 # ("1") has about 24% more images than its rarest ("5"). Mild, but it is
 # why a careful split is *stratified*, as in section 6.
 #
+# The exploration report counted CIFAR-10's classes this way too, over
+# the whole training and test sets, and read its bar charts as 40,000
+# training images at 4,000 per class and 1,000 test images at 100 per
+# class. The full sets hold 50,000 and 10,000: 5,000 and 1,000 per class.
+# Read the axis's numbers, not the bars' impression.
+#
 # ## 4. What the pixels look like
 #
 # A histogram of pixel intensities, per channel, from a random sample of
@@ -175,9 +181,10 @@ for n in NAMES:
 # between (the anti-aliased stroke edges). Fashion-MNIST uses the grey
 # levels in between much more: fabric has texture. CIFAR-10's photos spread
 # over the whole range, each channel's mean a little below the middle
-# (blue's the lowest; the table in section 5), and every channel piles up
-# at 0 and 255 where the camera saturated. Such different inputs are why
-# each dataset gets its own normalisation constants.
+# (blue's the lowest; the table in section 5). Every channel has a narrow
+# spike in the last bin, at 255, where the camera saturated, and blue a
+# smaller one at 0. Such different inputs are why each dataset gets its
+# own normalisation constants.
 #
 # ## 5. Normalisation constants
 #
@@ -522,10 +529,13 @@ print(
 )
 
 # %% [markdown]
-# **Over-fitting, as the report saw it.** Its baseline's validation loss
-# turned upwards while the training loss kept falling. Below, the
-# baseline and the last step, mean over seeds with a band of one standard
-# deviation; the dotted line marks the epoch of lowest validation loss.
+# **Over-fitting, as the report saw it.** In the report's losses plot its
+# baseline's validation loss turned upwards while the training loss kept
+# falling. Whether this lab's runs do the same depends on how many epochs
+# the profile gives them. Below, the baseline and the last step, mean
+# over seeds with a band of one standard deviation; the dotted line marks
+# the epoch of lowest validation loss, and the printout under the figure
+# says, for this run, whether the validation loss rose after it.
 
 # %%
 histories = lu.load_histories(
@@ -546,9 +556,14 @@ for name in ("baseline", last):
     )
     low = int(h["val_loss"].idxmin())
     end = h.iloc[-1]
+    rise = end["val_loss"] - h["val_loss"].min()
     print(
         f"{name}: validation loss lowest at epoch {low} of {len(h)}"
-        + (", then rising" if end["val_loss"] > h["val_loss"].min() else "")
+        + (
+            f", then rising by {rise:.3f} to the end: over-fitting"
+            if rise > 0
+            else ": still falling at the last epoch, no over-fitting yet"
+        )
         + f"; at the end training accuracy {end['train_acc']:.1%}, "
         f"validation {end['val_acc']:.1%} (a gap of "
         f"{end['train_acc'] - end['val_acc']:.1%})."

@@ -28,6 +28,11 @@
 # distances in the input $X$, never in the map $Y$, and its adaptive
 # gains were used without ever being set (section 3 shows both).
 #
+# The network here, `lu.FashionNet`, follows the report's layers with
+# one change: its hidden linear layers run Linear, BatchNorm, ReLU, the
+# usual order, where the report's ran Linear, ReLU, BatchNorm (its conv
+# blocks keep the report's conv, ReLU, batch norm, pool).
+#
 # Here both algorithms are written with tensor operations only, in
 # `lab_utils.manifold` (no scikit-learn inside; the tests compare them
 # with scikit-learn):
@@ -137,7 +142,11 @@ print(
 )
 
 # %%
-fig = plots.plot_history(history, title="FashionNet: training curves")
+fig = plots.plot_history(
+    history,
+    title="FashionNet: training curves",
+    kept_epoch=trained.kept_epoch,
+)
 
 # %%
 logits, y = lu.predict(model, lu.TensorLoader(test, 1000, device=run.device))
@@ -241,8 +250,8 @@ fig = plots.show_image_rows(
 # ### What the report's t-SNE did instead
 #
 # Two lines decide whether a t-SNE is t-SNE. The report's (written anew
-# here, with its mistake) computed $Q$, at every iteration, from the
-# distances of the input:
+# here, with its mistake) computed $Q$ inside its gradient-descent loop,
+# at every iteration, from the distances of the input:
 #
 # ```python
 # Q = 1 / (1 + squared_distances(X))  # input space: Y never enters
@@ -260,6 +269,15 @@ fig = plots.show_image_rows(
 # Its update also read `gains` and the previous step before any line had
 # set them, so the code as printed cannot run; and its early
 # exaggeration (4x) was never switched off.
+#
+# Two smaller choices differ from t-SNE's usual ones. It standardised
+# every input feature by its standard deviation, which divides by zero
+# for a feature that is constant over the sample (a ReLU unit that never
+# fires on it gives one, and its column becomes NaN); `lu.TSNE` uses the
+# features as they are. And it started the map from a standard normal,
+# spread 1, where t-SNE starts from a tiny one (spread 1e-4 here, along
+# the first two principal components), so that the points can still move
+# as groups while early exaggeration forms the clusters.
 
 # %% [markdown]
 # ### Exercise 5.1: the perplexity binary search
@@ -389,8 +407,9 @@ fig = plots.plot_kl_history(
     exaggeration_iter=learned.exaggeration_iter,
 )
 # %% [markdown]
-# The curve is the true objective, $\mathrm{KL}(P\,\Vert\,Q)$, at every
-# iteration. Until the dotted line the points are moved to fit $12P$
+# The curve is the true objective, $\mathrm{KL}(P\,\Vert\,Q)$, computed
+# every `log_every` iterations (every 50 by default; each point is one)
+# and at the last. Until the dotted line the points are moved to fit $12P$
 # instead (early exaggeration: clusters form and travel as wholes), so
 # the true KL need not fall there; once exaggeration ends, the gradient
 # follows the true objective and the map settles.

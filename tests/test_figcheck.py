@@ -176,3 +176,18 @@ def test_learning_curves_against_a_short_time_keep_their_ticks_apart():
         longest = histories["seconds"].max()
         assert check_figure(fig) == [], f"epochs of up to {longest:.3g} s"
         plt.close(fig)
+        # And Lab 3's figure now: both metrics rows the same metric.
+        fig = plots.plot_protocols(
+            histories,
+            {
+                protocol: [
+                    n
+                    for n in dict.fromkeys(histories["name"])
+                    if protocol in n
+                ]
+                for protocol in ("own", "shared")
+            },
+            title="validation accuracy against epochs and time",
+        )
+        assert check_figure(fig) == [], f"epochs of up to {longest:.3g} s"
+        plt.close(fig)
