@@ -232,15 +232,17 @@ def results_table(path: Path) -> str:
     shows, generated from the JSON, never typed."""
     measured = json.loads(Path(path).read_text())
     lines = [
-        "| run | device | test accuracy | target | epochs | "
+        "| run | device | test accuracy | target | reached | epochs | "
         "training seconds |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, r in measured.items():
         device = "GPU (H200)" if r["device"] == "cuda" else "CPU"
+        reached = "yes" if r["test_acc"] >= r["target"] else "no"
         lines.append(
             f"| {r['what']} (`{key}`) | {device} | {r['test_acc']:.2%} | "
-            f"{r['target']:.1%} | {r['epochs']} of {r['of_epochs']} | "
+            f"{r['target']:.1%} | {reached} | "
+            f"{r['epochs']} of {r['of_epochs']} | "
             f"{r['training_seconds']:,} |"
         )
     return "\n".join(lines)

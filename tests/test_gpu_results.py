@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -48,9 +50,10 @@ def test_readme_headline_table_is_the_recorded_results():
     assert readme_block("full_headlines") == printed
 
 
-def test_readme_full_plan_table_is_the_cost_model():
+@pytest.mark.parametrize("profile", ["full", "reproduce"])
+def test_readme_plan_tables_are_the_cost_model(profile):
     from lab_utils.tools.run_all import find_notebooks, format_plan
 
     sources = find_notebooks(REPO / "notebooks")
-    printed = format_plan(sources, "full", markdown=True)
-    assert readme_block("plan_full") == printed.strip()
+    printed = format_plan(sources, profile, markdown=True)
+    assert readme_block(f"plan_{profile}") == printed.strip()

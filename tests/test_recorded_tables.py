@@ -39,15 +39,28 @@ def test_the_intros_full_plan_is_the_cost_models():
     assert block(REPO / "book/intro.md", "plan_full") == printed.strip()
 
 
-def test_the_intro_types_no_minutes_outside_generated_blocks():
-    text = (REPO / "book/intro.md").read_text()
+@pytest.mark.parametrize("page", ["book/intro.md", "README.md"])
+def test_no_table_types_a_result_outside_generated_blocks(page):
+    # A table row with a percentage, or with minutes, seconds or hours
+    # to a decimal, outside a generated block is a result typed by hand
+    # (a whole "120 s" is a setting, such as a claim's timeout).
+    text = (REPO / page).read_text()
     text = re.sub(r"<!-- (\w+) -->.*?<!-- /\1 -->", "", text, flags=re.S)
     rows = [
         line
         for line in text.splitlines()
-        if line.startswith("|") and re.search(r"\d+(\.\d+)? ?(min|s)\b", line)
+        if line.startswith("|")
+        and re.search(r"\d(\.\d+)? ?%|\d\.\d+ ?(min|s|h)\b", line)
     ]
     assert not rows, rows
+
+
+def test_the_readmes_full_size_accuracies_are_only_in_the_table():
+    text = (REPO / "README.md").read_text()
+    start = text.index("**Accuracy at full size.**")
+    section = text[start : text.index("<!-- full_headlines -->", start)]
+    typed = re.findall(r"\d+\.\d+ ?%", section)
+    assert not typed, typed
 
 
 def test_a_changed_output_changes_the_table(tmp_path):
