@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 from functools import partial
 from pathlib import Path
@@ -237,7 +238,15 @@ def results_table(path: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for key, r in measured.items():
-        device = "GPU (H200)" if r["device"] == "cuda" else "CPU"
+        threads = re.search(r"(\d+) threads?", r.get("machine", ""))
+        device = (
+            "GPU (H200)"
+            if r["device"] == "cuda"
+            else f"CPU, {threads.group(1)} thread"
+            + ("s" if threads.group(1) != "1" else "")
+            if threads
+            else "CPU"
+        )
         reached = "yes" if r["test_acc"] >= r["target"] else "no"
         lines.append(
             f"| {r['what']} (`{key}`) | {device} | {r['test_acc']:.2%} | "

@@ -171,8 +171,8 @@ print(balance.to_string())
 # The exploration report counted CIFAR-10's classes this way too, over
 # the whole training and test sets, and read its bar charts as 40,000
 # training images at 4,000 per class and 1,000 test images at 100 per
-# class. The full sets hold 50,000 and 10,000: 5,000 and 1,000 per class.
-# Read the axis's numbers, not the bars' impression.
+# class. The full sets hold 50,000 and 10,000: 5,000 and 1,000 per class,
+# as the totals printed above say.
 #
 # ## 4. What the pixels look like
 #
@@ -195,8 +195,9 @@ for n in NAMES:
 # levels in between much more: fabric has texture. CIFAR-10's photos spread
 # over the whole range, each channel's mean a little below the middle
 # (blue's the lowest; the table in section 5). Every channel has a narrow
-# spike in the last bin, at 255, where the camera saturated, and blue a
-# smaller one at 0. Such different inputs are why each dataset gets its
+# spike in its last bin (values 252 to 255): near-white, from clipped
+# highlights and white backgrounds; every channel also rises in its
+# first bin (0 to 3), blue the most. Such different inputs are why each dataset gets its
 # own normalisation constants.
 #
 # ## 5. Normalisation constants
@@ -553,24 +554,33 @@ fig = plots.plot_overfitting(
 
 # %%
 for name in ("baseline", last):
-    h = (
-        histories[histories["name"] == name]
-        .groupby("epoch")
-        .mean(numeric_only=True)
-    )
+    runs = histories[histories["name"] == name]
+    h = runs.groupby("epoch").mean(numeric_only=True)
     low = int(h["val_loss"].idxmin())
     end = h.iloc[-1]
     rise = end["val_loss"] - h["val_loss"].min()
-    print(
-        f"{name}: validation loss lowest at epoch {low} of {len(h)}"
-        + (
-            f", then rising by {rise:.3f} to the end: over-fitting"
-            if rise > 0
-            else ": still falling at the last epoch, no over-fitting yet"
+    # The seeds' spread of the last epoch's validation loss: a rise
+    # smaller than it is no evidence of over-fitting.
+    spread = runs[runs["epoch"] == h.index[-1]]["val_loss"].std()
+    if low == h.index[-1]:
+        trend = ": still at its lowest at the last epoch"
+    elif runs["seed"].nunique() > 1 and rise > spread:
+        trend = (
+            f", then {rise:.3f} higher at the end, more than the seeds' "
+            f"spread ({spread:.3f}): over-fitting"
         )
-        + f"; at the end training accuracy {end['train_acc']:.1%}, "
+    else:
+        trend = (
+            f", {rise:.3f} higher at the end, within the seeds' spread "
+            f"({spread:.3f})"
+            if runs["seed"].nunique() > 1
+            else f", {rise:.3f} higher at the end (one seed: no spread)"
+        )
+    print(
+        f"{name}: validation loss lowest at epoch {low} of {len(h)}{trend}"
+        f"; at the end training accuracy {end['train_acc']:.1%}, "
         f"validation {end['val_acc']:.1%} (a gap of "
-        f"{end['train_acc'] - end['val_acc']:.1%})."
+        f"{100 * (end['train_acc'] - end['val_acc']):.1f} points)."
     )
 
 # %% [markdown]

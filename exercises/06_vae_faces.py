@@ -492,16 +492,23 @@ table = table.rename(
 )
 print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 ranked = table.sort_values(table.columns[1])
-best, runner_up = ranked.iloc[0], ranked.iloc[min(1, len(ranked) - 1)]
-gap = runner_up.iloc[1] - best.iloc[1]
+best = ranked.iloc[0]
 collapsed = ", ".join(
     f"{b:g}" for b in table[table["KL (nats per face)"] < 1.0]["beta"]
 )
+if len(ranked) > 1:
+    gap = ranked.iloc[1, 1] - best.iloc[1]
+    lead = (
+        f", {gap:.4g} nats per face ({gap / (D * math.log(2)):.2g} bits "
+        f"per value) below beta {ranked.iloc[1]['beta']:g}, the next"
+        if gap > 0
+        else f", tied with beta {ranked.iloc[1]['beta']:g}"
+    ) + "; one seed per beta, so this ranks these runs, not the betas"
+else:
+    lead = " (the only beta run)"
 print(
-    f"\nLowest negative ELBO on the test faces: beta {best['beta']:g}, "
-    f"{gap:.4g} nats per face ({gap / abs(runner_up.iloc[1]):.1%}) below "
-    f"beta {runner_up['beta']:g}, the next; one seed per beta, so this "
-    f"ranks these runs, not the betas. "
+    f"\nLowest negative ELBO on the test faces: beta {best['beta']:g}"
+    f"{lead}. "
     + (
         f"Collapsed (KL under 1 nat): beta {collapsed}."
         if collapsed

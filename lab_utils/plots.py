@@ -511,7 +511,8 @@ def plot_protocols(
     title: str = "",
 ) -> plt.Figure:
     """One column per protocol (its run names), ``metric`` against epochs
-    (top) and against training time (bottom): the same curves twice, so
+    (top) and against wall time (bottom; each epoch's ``seconds``, its
+    validation pass included): the same curves twice, so
     the two x axes can be compared. A run's colour and line style follow
     its name's first word (the optimizer), alike in every panel, with one
     legend for the figure; mean over seeds with a band of one standard
@@ -562,7 +563,7 @@ def plot_protocols(
         axes[0, col].set_title(protocol)
         axes[0, col].set_xlabel("epoch")
         _epoch_ticks(axes[0, col], data["epoch"])
-        axes[1, col].set_xlabel("training time (s), mean over seeds")
+        axes[1, col].set_xlabel("wall time (s, validation included), mean")
         axes[1, col].xaxis.set_major_locator(
             MaxNLocator(nbins=5, steps=[1, 2, 5, 10])
         )
@@ -613,8 +614,8 @@ def plot_overfitting(
         mean, sd = curves.mean() * scale, curves.std().fillna(0.0) * scale
         for part, label in (("train", "training"), ("val", "validation")):
             col = f"{part}_{metric}"
-            ax.plot(mean.index, mean[col], marker="o", label=label)
-            _band(ax, mean.index, mean[col], sd[col])
+            (line,) = ax.plot(mean.index, mean[col], marker="o", label=label)
+            _band(ax, mean.index, mean[col], sd[col], line.get_color())
         val = mean[f"val_{metric}"]
         maximise = metric_mode(f"val_{metric}") == "max"
         best = val.idxmax() if maximise else val.idxmin()

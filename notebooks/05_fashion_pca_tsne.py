@@ -273,11 +273,13 @@ fig = plots.show_image_rows(
 # Two smaller choices differ from t-SNE's usual ones. It standardised
 # every input feature by its standard deviation, which divides by zero
 # for a feature that is constant over the sample (a ReLU unit that never
-# fires on it gives one, and its column becomes NaN); `lu.TSNE` uses the
+# fires on it gives one): its column becomes NaN, and with it every
+# distance, every affinity and the whole map. `lu.TSNE` uses the
 # features as they are. And it started the map from a standard normal,
-# spread 1, where t-SNE starts from a tiny one (spread 1e-4 here, along
-# the first two principal components), so that the points can still move
-# as groups while early exaggeration forms the clusters.
+# spread 1, where t-SNE starts from a tiny one (here the first two
+# principal components, scaled so that the first has a standard
+# deviation of 1e-4), so that early
+# exaggeration can gather each cluster before the points spread out.
 
 # %% [markdown]
 # ### Exercise 5.1: the perplexity binary search

@@ -92,6 +92,13 @@ def test_overfitting_figure_marks_the_best_validation_epoch():
     assert ax.get_xlabel() == "epoch (best validation: 3)"
     assert [line.get_xdata()[0] for line in ax.lines][-1] == 3
     assert ax.get_title() == "baseline (2 seeds)"
+    # Each band in its curve's colour (the validation band once took the
+    # training line's).
+    lines, bands = ax.lines[:2], ax.collections
+    for line, band in zip(lines, bands):
+        assert matplotlib.colors.same_color(
+            band.get_facecolor()[0][:3], line.get_color()
+        )
     assert check_figure(fig) == []
     plt.close(fig)
     with pytest.raises(ValueError, match="'last step'"):

@@ -194,7 +194,7 @@ def test_protocols_plot_one_metric_against_epochs_and_seconds():
             assert np.allclose(a.get_ydata(), b.get_ydata())
             assert a.get_color() == b.get_color()
         assert top.get_xlabel() == "epoch"
-        assert bottom.get_xlabel().startswith("training time (s)")
+        assert bottom.get_xlabel().startswith("wall time (s")
     # One optimizer, one colour, in both protocols; one legend.
     assert top_own.lines[0].get_color() == top_shared.lines[0].get_color()
     assert len(fig.legends) == 1
