@@ -239,14 +239,13 @@ def results_table(path: Path) -> str:
     ]
     for key, r in measured.items():
         threads = re.search(r"(\d+) threads?", r.get("machine", ""))
-        device = (
-            "GPU (H200)"
-            if r["device"] == "cuda"
-            else f"CPU, {threads.group(1)} thread"
-            + ("s" if threads.group(1) != "1" else "")
-            if threads
-            else "CPU"
-        )
+        if r["device"] == "cuda":
+            device = "GPU (H200)"
+        elif threads:
+            n = threads.group(1)
+            device = f"CPU, {n} thread{'s' * (n != '1')}"
+        else:
+            device = "CPU"
         reached = "yes" if r["test_acc"] >= r["target"] else "no"
         lines.append(
             f"| {r['what']} (`{key}`) | {device} | {r['test_acc']:.2%} | "

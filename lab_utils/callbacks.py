@@ -52,6 +52,19 @@ def early_stopping(
     return best_epoch, wait >= patience
 
 
+def rule_on(
+    values,
+    mode: str,
+    patience: int,
+    min_delta: float = 0.0,
+    rule=early_stopping,
+) -> tuple[int, bool]:
+    """``rule`` (higher is better) on a curve whose better direction is
+    ``mode`` ("max" or "min"): a loss's values are negated first."""
+    sign = 1.0 if mode == "max" else -1.0
+    return rule([sign * v for v in values], patience, min_delta)
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for
     ``patience`` epochs (the rule of :func:`early_stopping`); optionally
@@ -95,9 +108,10 @@ class EarlyStopping(Callback):
             )
         # The rule reads the whole curve (higher is better), so a resumed
         # run, whose history is restored, decides as an unbroken one.
-        sign = 1.0 if self.mode == "max" else -1.0
-        curve = [sign * r[self.monitor] for r in state["history"]]
-        best_epoch, stop = self.rule(curve, self.patience, self.min_delta)
+        curve = [r[self.monitor] for r in state["history"]]
+        best_epoch, stop = rule_on(
+            curve, self.mode, self.patience, self.min_delta, self.rule
+        )
         epoch = len(curve)
         self.wait = epoch - best_epoch
         if best_epoch == epoch:

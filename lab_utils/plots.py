@@ -517,10 +517,10 @@ def plot_protocols(
     its name's first word (the optimizer), alike in every panel, with one
     legend for the figure; mean over seeds with a band of one standard
     deviation."""
+    recorded = set(histories["name"])
     missing = [
-        n for names in protocols.values() for n in names
-        if n not in set(histories["name"])
-    ]  # fmt: skip
+        n for names in protocols.values() for n in names if n not in recorded
+    ]
     if missing:
         raise ValueError(
             f"No histories for {', '.join(map(repr, missing))}; the runs "

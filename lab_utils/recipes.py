@@ -40,7 +40,7 @@ import torch.nn as nn
 
 from . import dry_run
 from .arcface import EmbeddingNet, MarginClassifier, make_head, margin_step
-from .callbacks import EarlyStopping, early_stopping
+from .callbacks import EarlyStopping, rule_on
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import LabData, TensorLoader, get_augment
 from .data.catalog import is_whole
@@ -154,9 +154,9 @@ class Trained:
         monitor = MONITOR[self.recipe]
         if not self.config.get("patience") or monitor not in self.history:
             return int(epochs.iloc[-1])
-        sign = 1.0 if metric_mode(monitor) == "max" else -1.0
-        best, _ = early_stopping(
-            sign * self.history[monitor].to_numpy(),
+        best, _ = rule_on(
+            self.history[monitor].tolist(),
+            metric_mode(monitor),
             self.config["patience"],
             self.config.get("min_delta", 0.0),
         )

@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import claims, cluster
-from .callbacks import early_stopping
+from .callbacks import early_stopping, rule_on
 from .data.catalog import is_whole
 from .engine import progress_enabled
 from .files import (
@@ -862,14 +862,14 @@ def early_stopping_on_curves(
     (``stopped_at``, NaN if it never would), the best epoch it would have
     kept, ``metric`` there (``kept``) and at the last epoch trained
     (``last``), and the epochs it would have saved."""
-    sign = 1.0 if metric_mode(metric) == "max" else -1.0
+    mode = metric_mode(metric)
     rows = []
     for (name, seed), h in histories.groupby(["name", "seed"], sort=False):
         values = list(h.sort_values("epoch")[metric])
         stopped_at, best_epoch = math.nan, None
         for epoch in range(1, len(values) + 1):
-            best_epoch, stop = rule(
-                [sign * v for v in values[:epoch]], patience, min_delta
+            best_epoch, stop = rule_on(
+                values[:epoch], mode, patience, min_delta, rule
             )
             if not (is_whole(best_epoch) and 1 <= best_epoch <= epoch):
                 raise ValueError(
