@@ -45,8 +45,9 @@
 #    on the recorded curves (with your rule), and learning-rate schedules.
 #
 # What this lab trains is not the report's network: it is Lab 2's `small`
-# preset (channels 16, 32, 64) without batch norm, so that every
-# optimizer's sweep and seeds fit in minutes, on the images and epochs of
+# preset (channels 16, 32, 64) without batch norm, a fraction of the wide
+# net's arithmetic, so that every optimizer's sweep and seeds fit the
+# profile's time, on the images and epochs of
 # the profile. And no optimizer here has weight decay but AdamW (its
 # decoupled 1e-2; the report did not try AdamW), where the report gave
 # Adam alone an L2 penalty of 3e-4 and SGD and RMSprop none: within each
